@@ -1,0 +1,36 @@
+# Developer entry points. `make run` serves the demo; `make test` runs the suite (PostgreSQL + Redis).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-fast lint format
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: the demo portal and the local HaloPSA stand-in on SQLite, tasks inline, mail to the console
+run: install
+	$(PY) -m demo
+
+## test: the whole suite on PostgreSQL with a real Redis broker (what CI runs)
+test: install
+	DATABASE_URL=$(TEST_DATABASE_URL) TEST_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## test-fast: the suite on SQLite, skipping browser and broker tests
+test-fast: install
+	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,203 @@
+"""People, how they prove who they are, and the audit trail of it.
+
+A ``User`` is an email proven on one portal. Proof comes from a one-time email code
+(``LoginCode``) or from the link sent on a first SSO login (``EmailVerification``); an SSO
+``Identity`` (issuer, sub) is linked to a user only after that proof.
+"""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        if not email:
+            raise ValueError("An email is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("portal", None)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An email address proven on one portal. Staff users manage only their portal in the admin.
+
+    The email is unique per portal (not globally): the same person on two MSPs' portals is two users.
+    Superusers have no portal and may manage all of them.
+    """
+
+    portal = models.ForeignKey(
+        "portal.Portal",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="users",
+        help_text="Staff see and edit only this portal's data. Empty for superusers.",
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin for this portal.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "portal", name="user_unique_email_per_portal"),
+            models.UniqueConstraint(
+                Lower("email"), condition=Q(portal__isnull=True), name="user_unique_email_without_portal"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name or self.email
+
+
+class OutboxMixin(models.Model):
+    """Mail that must go out exactly once, even when the broker is down at queue time.
+
+    The row is the source of truth: ``sent_at`` is null until the mail has left. The Celery task
+    sends under a row lock and is a no-op for a sent row; a beat task re-queues unsent rows.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    last_queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LoginCode(OutboxMixin):
+    """A six-digit one-time code mailed to a contact's address (the non-SSO login).
+
+    Only an HMAC of the code is stored. Valid 15 minutes from sending, single use, at most five
+    wrong tries. The code itself is made when the mail is sent, so nothing secret waits in the DB.
+    """
+
+    portal = models.ForeignKey("portal.Portal", on_delete=models.CASCADE, related_name="login_codes")
+    email = models.EmailField()
+    code_hash = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    superseded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["portal", "email", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"code for {self.email}"
+
+
+class Identity(models.Model):
+    """A person as an SSO provider knows them: (portal, issuer, sub), never the email.
+
+    The same email from another issuer or another portal is another identity. It is linked to a
+    user only once the person has proven they own the email (``verified_at``).
+    """
+
+    portal = models.ForeignKey("portal.Portal", on_delete=models.CASCADE, related_name="identities")
+    sso_config = models.ForeignKey(
+        "sso.SSOConfig", on_delete=models.SET_NULL, null=True, blank=True, related_name="identities"
+    )
+    issuer = models.CharField(max_length=300)
+    sub = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="identities"
+    )
+    email = models.EmailField(blank=True, help_text="The email the provider reported last.")
+    name = models.CharField(max_length=200, blank=True)
+    first_login_at = models.DateTimeField(default=timezone.now)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        ordering = ["-last_login_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portal", "issuer", "sub"], name="identity_unique_per_portal_issuer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.sub} @ {self.issuer}"
+
+
+class EmailVerification(OutboxMixin):
+    """The proof asked of a first SSO login: a link mailed to the email the provider reported.
+
+    The token (at least 128 bits) is made when the mail is sent and only its SHA-256 is stored;
+    it is single use and expires (24 hours by default).
+    """
+
+    portal = models.ForeignKey("portal.Portal", on_delete=models.CASCADE, related_name="email_verifications")
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="verifications")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    superseded = models.BooleanField(default=False)
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"verification of {self.email}"
+
+
+class AuditEvent(models.Model):
+    """One row per security event (sign-in, code failure, verification, revocation...)."""
+
+    portal = models.ForeignKey(
+        "portal.Portal", on_delete=models.CASCADE, null=True, blank=True, related_name="audit_events"
+    )
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=50)
+    email = models.EmailField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.email}"

@@ -1,0 +1,53 @@
+"""Tenancy: every request is bound to the portal whose host name it was sent to."""
+
+from django.contrib.auth import logout
+from django.http import HttpRequest
+from django.http.request import split_domain_port
+from django.shortcuts import render
+
+from .models import Portal
+
+# Paths that answer on any host (load balancers probe by IP; static files carry no tenant data).
+HOST_AGNOSTIC_PREFIXES = ("/healthz", "/static/")
+
+
+class PortalMiddleware:
+    """Sets ``request.portal`` from the Host header (port ignored); an unknown host gets a 404 page.
+
+    ``request.get_host()`` has already been checked against ALLOWED_HOSTS by Django, so a forged
+    host outside that list is a 400 before we get here.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        domain, _port = split_domain_port(request.get_host())
+        request.portal = Portal.objects.filter(host=domain.lower()).first() if domain else None
+        if request.portal is None and not request.path.startswith(HOST_AGNOSTIC_PREFIXES):
+            return render(request, "portal/unknown_host.html", status=404)
+        return self.get_response(request)
+
+
+class PortalUserMiddleware:
+    """A session may only act on the portal that created it: a user of portal A is anonymous on B.
+
+    Sessions are per host cookie already; this is the defence in depth for shared parent domains.
+    Superusers (no portal) are allowed everywhere, for the admin.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        user = getattr(request, "user", None)
+        portal = getattr(request, "portal", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and portal is not None
+            and user.portal_id is not None
+            and user.portal_id != portal.id
+        ):
+            logout(request)
+        return self.get_response(request)

@@ -1,0 +1,134 @@
+"""Per-portal single sign-on configurations and the log of every sign-in attempt."""
+
+from django.db import models
+from django.utils import timezone
+
+DEFAULT_SCOPE = "openid profile email"
+
+
+class SSOConfig(models.Model):
+    """One OpenID Connect client registration at a provider (usually HaloPSA), for one portal."""
+
+    class Provider(models.TextChoices):
+        HALOPSA = "halopsa", "HaloPSA"
+        OIDC = "oidc", "OpenID Connect"
+
+    portal = models.ForeignKey("portal.Portal", on_delete=models.CASCADE, related_name="sso_configs")
+    key = models.CharField(max_length=40, unique=True, editable=False)
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.HALOPSA)
+    description = models.CharField(
+        max_length=100,
+        default="HaloPSA",
+        help_text="The sign-in button's label, e.g. “Halo PSA” or “Sign in with Acme Support”.",
+    )
+    issuer = models.URLField(
+        "issuer URL",
+        max_length=300,
+        help_text="HaloPSA: Configuration > Integrations > HaloPSA API > “Authorisation Server”, e.g. "
+        "https://acme.halopsa.com/auth. Must be https and match the provider's discovery document exactly.",
+    )
+    client_id = models.CharField(
+        "client ID",
+        max_length=255,
+        help_text="HaloPSA: Configuration > Integrations > HaloPSA API > View Applications > your application "
+        "> Client ID. Use the “Authorisation Code (Native application)” method.",
+    )
+    client_secret = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Only if the HaloPSA application has a client secret. Leave empty for a public (PKCE) client.",
+    )
+    scope = models.CharField(
+        max_length=300, default=DEFAULT_SCOPE, help_text="Space-separated; must contain “openid”."
+    )
+    tenant = models.CharField(
+        "HaloPSA tenant",
+        max_length=100,
+        blank=True,
+        help_text="HaloPSA: Configuration > Integrations > HaloPSA API > “Tenant” (hosted instances). Sent as "
+        "tenant= on the authorize and token requests. Leave empty for on-premise installs.",
+    )
+    logout_redirect_url = models.URLField(
+        "logout redirect URL",
+        max_length=500,
+        blank=True,
+        help_text="Where people land after signing out, usually your HaloPSA customer portal. Add it to the "
+        "application's post-logout redirect URLs in HaloPSA.",
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled configs refuse every sign-in.")
+    show_button = models.BooleanField(
+        "show button on login page",
+        default=True,
+        help_text="Off: the config still works through its SSO login URL (e.g. a HaloPSA custom link).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SSO config"
+        ordering = ["portal", "description"]
+        constraints = [
+            models.UniqueConstraint(fields=["portal", "issuer"], name="ssoconfig_issuer_once_per_portal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.key})"
+
+    def save(self, *args, **kwargs):
+        if not self.key:
+            from .keys import new_config_key
+
+            self.key = new_config_key(self.provider)
+        super().save(*args, **kwargs)
+
+    @property
+    def callback_url(self) -> str:
+        """The login redirect URL to register at the provider."""
+        return self.portal.absolute_url(f"/callback?iss={self.key}")
+
+    @property
+    def login_url(self) -> str:
+        """The SSO login URL, e.g. for a HaloPSA customer-portal custom link."""
+        return self.portal.absolute_url(f"/sso/{self.key}/login/")
+
+    @property
+    def is_public_client(self) -> bool:
+        return not self.client_secret
+
+
+class SSOEvent(models.Model):
+    """One sign-in attempt's outcome with the precise reason; never tokens or secrets.
+
+    This is how an admin finds out which of the issuer URL, client ID or redirect URL is wrong.
+    ``config_key`` outlives a deleted config, so keys are never reused.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Signed in"
+        VERIFY = "verify", "Verification email sent"
+        FAILURE = "failure", "Failed"
+        STARTED = "started", "Redirected to provider"
+        LOGOUT = "logout", "Signed out"
+        DRY_RUN = "dry_run", "Try sign-in (dry run)"
+        TEST = "test", "Connection test"
+
+    portal = models.ForeignKey("portal.Portal", on_delete=models.CASCADE, related_name="sso_events")
+    config = models.ForeignKey(
+        SSOConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    config_key = models.CharField(max_length=40, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=60, blank=True, help_text="A stable code, e.g. issuer_mismatch.")
+    message = models.TextField(blank=True)
+    sub = models.CharField(max_length=255, blank=True)
+    email = models.EmailField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "SSO event"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.reason or self.message}"[:100]

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "sso"
+
+urlpatterns = [
+    path("sso/<str:key>/login/", views.login_start, name="login"),
+    path("callback", views.callback, name="callback"),
+]

@@ -1,0 +1,27 @@
+"""Test settings: the real settings module, with test-only environment defaults.
+
+Everything still comes from ``portal.settings`` (and so from the environment): CI points
+``DATABASE_URL`` at PostgreSQL and ``TEST_BROKER_URL`` at Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("SSO_ALLOW_INSECURE_HTTP", "true")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
+
+from portal.settings import *  # noqa: F403
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+# Tests and browsers talk plain http on loopback.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+OIDC_REDIRECT_REQUIRE_HTTPS = False
+# Tests run tasks inline unless a test starts a real worker against TEST_BROKER_URL.
+CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ALWAYS_EAGER = True
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
