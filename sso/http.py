@@ -58,12 +58,12 @@ def _timeout() -> tuple[float, float]:
 
 def request(method: str, url: str, **kwargs) -> requests.Response:
     """Send one request to a provider. Raises ProviderHTTPError for network failures only."""
-    kwargs.setdefault("timeout", _timeout())
+    timeout = kwargs.pop("timeout", None) or _timeout()
     kwargs.setdefault("allow_redirects", False)
     started = time.monotonic()
     status = None
     try:
-        response = requests.request(method, url, **kwargs)
+        response = requests.request(method, url, timeout=timeout, **kwargs)
         status = response.status_code
         if len(response.content) > MAX_RESPONSE_BYTES:
             raise ProviderHTTPError(
