@@ -1,9 +1,270 @@
-from django.http import HttpResponse
+"""SSO endpoints: mozilla-django-oidc's request and callback views, extended per config.
+
+The views are thin: the config comes from the URL key (login start) or from the state (callback),
+discovery and token checks live in ``sso.discovery`` / ``sso.backend`` / ``sso.tokens``, and the
+verified identity is handed to ``accounts``. Every refusal is a short friendly page (4xx, or
+502/503/504 when the provider itself failed) plus an ``SSOEvent`` row naming the precise reason.
+"""
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+from django.contrib import auth
+from django.http import HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.views.generic import View
+from mozilla_django_oidc.utils import import_from_settings
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from .discovery import provider_metadata
+from .errors import SSOFlowError
+from .events import sso_event_record
+from .models import SSOEvent
+from .redirects import safe_next
+from .selectors import sso_config_by_key
+from .state import annotate_state, pop_state
+
+logger = logging.getLogger(__name__)
+
+SESSION_CONFIG_KEY = "sso_config_key"
+SESSION_ID_TOKEN = "oidc_id_token"
 
 
-def login_start(request, key: str):
-    return HttpResponse(status=501)
+def sso_error_page(request, exc: SSOFlowError, *, config=None):
+    return render(
+        request,
+        "sso/error.html",
+        {"public_message": exc.public_message, "reason": exc.reason, "config": config},
+        status=exc.status,
+    )
 
 
-def callback(request):
-    return HttpResponse(status=501)
+def refuse(request, exc: SSOFlowError, *, config=None, config_key: str = "", sub: str = "", email: str = ""):
+    """Log the precise reason, then show the person the friendly one."""
+    sso_event_record(
+        portal=request.portal,
+        config=config,
+        config_key=config_key,
+        outcome=SSOEvent.Outcome.FAILURE,
+        reason=exc.reason,
+        message=exc.message,
+        request=request,
+        sub=sub,
+        email=email,
+    )
+    return sso_error_page(request, exc, config=config)
+
+
+class SSOLoginStartView(OIDCAuthenticationRequestView):
+    """``GET /sso/<key>/login/?next=/path``: 302 to the provider's authorization endpoint.
+
+    This is also the URL admins put in HaloPSA's customer portal as a custom link: a person
+    already signed in at HaloPSA comes straight back with a code and lands on ``next``.
+    """
+
+    dry_run = False
+
+    def __init__(self, **kwargs):
+        # The library reads the authorization endpoint and client ID from settings here, before
+        # any request exists; ours come from the config in ``get``.
+        View.__init__(self, **kwargs)
+
+    def get_settings(self, attr, *args):
+        per_config = {
+            "OIDC_RP_SCOPES": self.config.scope,
+            "OIDC_REDIRECT_FIELD_NAME": "next",
+            "OIDC_AUTHENTICATION_CALLBACK_URL": "sso:callback",
+        }
+        if attr in per_config:
+            return per_config[attr]
+        return import_from_settings(attr, *args)
+
+    def get_extra_params(self, request) -> dict:
+        # The redirect URI must be the registered login redirect URL exactly, key included.
+        params = {"redirect_uri": self.config.callback_url}
+        if self.config.tenant:
+            params["tenant"] = self.config.tenant
+        return params
+
+    def get(self, request, key: str):
+        config = sso_config_by_key(portal=request.portal, key=key)
+        if config is None:
+            return refuse(
+                request,
+                SSOFlowError(
+                    "unknown_config",
+                    f"No SSO config with key {key[:40]!r} on this portal.",
+                    status=404,
+                    public_message="This sign-in link isn't set up for this portal. Please use the login page.",
+                ),
+                config_key=key,
+            )
+        if not config.enabled:
+            return refuse(request, config_disabled_error(), config=config)
+        try:
+            metadata = provider_metadata(config.issuer)
+            if (
+                metadata.code_challenge_methods_supported
+                and "S256" not in metadata.code_challenge_methods_supported
+            ):
+                raise SSOFlowError(
+                    "pkce_s256_unsupported", "The provider does not support PKCE with S256.", status=502
+                )
+        except SSOFlowError as exc:
+            return refuse(request, exc, config=config)
+        self.config = config
+        self.OIDC_OP_AUTH_ENDPOINT = metadata.authorization_endpoint
+        self.OIDC_RP_CLIENT_ID = config.client_id
+        response = super().get(request)
+        state = parse_qs(urlsplit(response.url).query)["state"][0]
+        next_url = safe_next(request, request.GET.get("next"))
+        annotate_state(request, state=state, config=config, next_url=next_url, dry_run=self.dry_run)
+        request.session.pop("oidc_login_next", None)  # ours is per state, so parallel tabs don't clash
+        return response
+
+
+def config_disabled_error() -> SSOFlowError:
+    return SSOFlowError(
+        "config_disabled",
+        "The SSO config is disabled.",
+        status=403,
+        public_message="Single sign-on with this provider is turned off for this portal. Please use the login page.",
+    )
+
+
+class SSOCallbackView(OIDCAuthenticationCallbackView):
+    """``GET /callback?iss=<key>&code=…&state=…``: the login redirect URL registered at HaloPSA."""
+
+    def get(self, request):
+        response = self.handle(request)
+        # The URL holds a one-time code: never send it onwards in a Referer.
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @property
+    def success_url(self):
+        return self.pending.next_url or resolve_url("portal:dashboard")
+
+    def handle(self, request):
+        iss_values = request.GET.getlist("iss")
+        key = iss_values[0] if iss_values else ""
+        config = sso_config_by_key(portal=request.portal, key=key)
+        if config is None:
+            return refuse(
+                request,
+                SSOFlowError("unknown_config", f"Callback for unknown config key {key[:40]!r}.", status=400),
+                config_key=key,
+            )
+        state = request.GET.get("state", "")
+        if request.GET.get("error"):
+            return self.provider_error(request, config=config, state=state)
+        if not request.GET.get("code") or not state:
+            return refuse(
+                request,
+                SSOFlowError("missing_code_or_state", "The callback had no code or no state."),
+                config=config,
+            )
+        pending = pop_state(request, state)
+        request.session.save()  # single use, even if everything below fails
+        try:
+            self.check_pending(request, pending=pending, config=config, iss_values=iss_values)
+        except SSOFlowError as exc:
+            return refuse(request, exc, config=config)
+        self.pending = pending
+        # Reload the session after the slow provider calls, as the library does, so parallel tabs'
+        # states are not overwritten.
+        request.session = request.session.__class__(request.session.session_key)
+        request.sso_next_url = pending.next_url
+        try:
+            self.user = auth.authenticate(
+                request=request, sso_config=config, nonce=pending.nonce, code_verifier=pending.code_verifier
+            )
+        except SSOFlowError as exc:
+            return refuse(request, exc, config=config)
+        except Exception:
+            logger.exception("unexpected error during SSO callback", extra={"config_key": config.key})
+            return refuse(
+                request,
+                SSOFlowError(
+                    "unexpected_error", "An unexpected error occurred; see the server log.", status=502
+                ),
+                config=config,
+            )
+        claims = getattr(request, "sso_claims", {})
+        result = request.sso_result
+        if self.user is None:
+            sso_event_record(
+                portal=request.portal,
+                config=config,
+                outcome=SSOEvent.Outcome.VERIFY,
+                reason="verification_sent",
+                message="First sign-in of this identity: a verification email was sent.",
+                request=request,
+                sub=claims.get("sub", ""),
+                email=claims.get("email", ""),
+            )
+            return HttpResponseRedirect(result.check_email_url)
+        response = self.login_success()
+        request.session[SESSION_CONFIG_KEY] = config.key
+        request.session[SESSION_ID_TOKEN] = request.sso_id_token
+        sso_event_record(
+            portal=request.portal,
+            config=config,
+            outcome=SSOEvent.Outcome.SUCCESS,
+            reason="signed_in",
+            request=request,
+            sub=claims.get("sub", ""),
+            email=claims.get("email", ""),
+        )
+        return response
+
+    def check_pending(self, request, *, pending, config, iss_values: list[str]) -> None:
+        if pending is None:
+            raise SSOFlowError(
+                "state_unknown",
+                "The state is not pending in this browser's session (expired, already used, or another browser).",
+                public_message="This sign-in attempt has expired or was already used. Please start again.",
+            )
+        if pending.config_key != config.key or pending.portal_id != request.portal.id:
+            raise SSOFlowError(
+                "state_config_mismatch", "The state belongs to another SSO config (possible mix-up)."
+            )
+        if pending.expired:
+            raise SSOFlowError(
+                "state_expired",
+                "The sign-in took longer than allowed.",
+                public_message="This sign-in attempt has expired. Please start again.",
+            )
+        if not config.enabled:
+            raise config_disabled_error()
+        # RFC 9207: a provider may append its issuer as a second ``iss``; it must be ours.
+        if len(iss_values) > 1 and iss_values[1] != config.issuer:
+            raise SSOFlowError(
+                "callback_issuer_mismatch",
+                f"The callback's iss parameter {iss_values[1][:200]!r} is not the config's issuer.",
+            )
+
+    def provider_error(self, request, *, config, state: str):
+        pending = pop_state(request, state) if state else None
+        request.session.save()
+        if request.user.is_authenticated and pending is not None:
+            auth.logout(request)
+        error = request.GET.get("error", "")[:100]
+        description = request.GET.get("error_description", "")[:300]
+        cancelled = error in {"access_denied", "login_required", "consent_required", "interaction_required"}
+        return refuse(
+            request,
+            SSOFlowError(
+                "provider_error",
+                f"The provider answered error={error!r}" + (f": {description}" if description else ""),
+                status=403 if cancelled else 400,
+                public_message="Sign-in was cancelled or not allowed by the provider."
+                if cancelled
+                else "The sign-in provider reported a problem. Please try again.",
+            ),
+            config=config,
+        )
+
+
+login_start = SSOLoginStartView.as_view()
+callback = SSOCallbackView.as_view()

@@ -1,0 +1,34 @@
+"""Why a sign-in failed, in two voices: a stable reason code for the event log and the admin,
+and a short friendly message for the person in front of the login page."""
+
+from .http import ProviderHTTPError
+
+
+class SSOFlowError(Exception):
+    """A refused or failed SSO step. ``status`` is the HTTP status of the page shown."""
+
+    def __init__(self, reason: str, message: str, *, status: int = 400, public_message: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.status = status
+        self.public_message = public_message or DEFAULT_PUBLIC_MESSAGE
+
+
+DEFAULT_PUBLIC_MESSAGE = (
+    "We couldn't sign you in. Please try again, or contact your provider if it keeps happening."
+)
+PROVIDER_DOWN_MESSAGE = "The sign-in service isn't answering right now. Please try again in a few minutes, or use another way to sign in."
+
+# Provider failures are gateway errors: 504 when it was too slow, 502 when it answered nonsense,
+# 503 when it could not be reached at all.
+_GATEWAY_STATUS = {"timeout": 504, "unreachable": 503}
+
+
+def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:
+    return SSOFlowError(
+        f"{what}_{exc.reason}",
+        f"{what.replace('_', ' ').capitalize()}: {exc.message}",
+        status=_GATEWAY_STATUS.get(exc.reason, 502),
+        public_message=PROVIDER_DOWN_MESSAGE,
+    )
