@@ -1,12 +1,14 @@
 """Admin scoping: a staff user belongs to one portal and sees and edits only that portal's rows.
 
 Every ModelAdmin of tenant data inherits ``PortalScopedAdmin`` and names the path from its model
-to ``Portal`` (``portal_field``). Querysets, foreign-key choices and object URLs are all filtered,
-so a row of another portal is a 404, not a 403 (no existence leak). Superusers see everything.
+to ``Portal`` (``portal_field``). Querysets, foreign-key choices, inlines and object URLs are all
+filtered, so a row of another portal is a 404, not a 403 or a "perhaps it was deleted" redirect
+(no existence leak). Superusers see everything.
 """
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 
 def admin_portal(request):
@@ -19,8 +21,41 @@ def admin_portal(request):
     return user.portal
 
 
+def _scope(queryset, path: str, portal):
+    """``queryset`` narrowed to ``portal`` through ``path`` (``"pk"`` for Portal itself)."""
+    # Filter by the primary key: it works for a foreign key path and for ``pk`` alike.
+    return queryset.filter(**{path: portal.pk})
+
+
+def _scoped_foreignkey_kwargs(db_field, request, kwargs):
+    """Narrow a foreign key's choices to the staff user's portal (a forged POST then fails validation)."""
+    portal = admin_portal(request)
+    if portal is None:
+        return kwargs
+    related = db_field.related_model
+    if related._meta.label == "portal.Portal":
+        kwargs["queryset"] = related.objects.filter(pk=portal.pk)
+        kwargs.setdefault("initial", portal.pk)
+    else:
+        path = scoped_path(related)
+        if path is not None:
+            kwargs["queryset"] = _scope(kwargs.get("queryset", related._default_manager.all()), path, portal)
+    return kwargs
+
+
+def _scoped_manytomany_kwargs(db_field, request, kwargs):
+    portal = admin_portal(request)
+    if portal is None:
+        return kwargs
+    path = scoped_path(db_field.related_model)
+    if path is not None:
+        related = db_field.related_model
+        kwargs["queryset"] = _scope(kwargs.get("queryset", related._default_manager.all()), path, portal)
+    return kwargs
+
+
 class PortalScopedAdmin(admin.ModelAdmin):
-    #: ORM path from this model to its Portal, e.g. "portal" or "customer__portal".
+    #: ORM path from this model to its Portal, e.g. "portal" or "customer__portal" ("pk" for Portal).
     portal_field: str = "portal"
 
     def get_queryset(self, request):
@@ -28,20 +63,15 @@ class PortalScopedAdmin(admin.ModelAdmin):
         portal = admin_portal(request)
         if portal is None:
             return qs
-        return qs.filter(**{self.portal_field: portal})
+        return _scope(qs, self.portal_field, portal)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        portal = admin_portal(request)
-        related = db_field.related_model
-        if portal is not None:
-            if related._meta.label == "portal.Portal":
-                kwargs["queryset"] = related.objects.filter(pk=portal.pk)
-                kwargs.setdefault("initial", portal.pk)
-            else:
-                path = scoped_path(related)
-                if path is not None:
-                    kwargs["queryset"] = related._default_manager.filter(**{path: portal})
+        kwargs = _scoped_foreignkey_kwargs(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs = _scoped_manytomany_kwargs(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -56,9 +86,52 @@ class PortalScopedAdmin(admin.ModelAdmin):
             obj.portal = portal  # a forged POST cannot move a row to another portal
         super().save_model(request, obj, form, change)
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        """Change, delete and history URLs of a row outside the staff user's portal are a 404.
+
+        Django's default redirects with "… doesn't exist. Perhaps it was deleted?"; a 404 is the
+        same answer for "never existed" and "another tenant's", so nothing leaks.
+        """
+        raise Http404(f"No {opts.verbose_name} with this ID.")
+
+
+class PortalScopedInlineMixin:
+    """Scoping for inlines: their rows and their foreign-key choices stay in the staff user's portal.
+
+    The parent object is already scoped, so an inline's rows belong to it; filtering them again is
+    defence in depth. Set ``portal_field`` to the inline model's path to Portal.
+    """
+
+    portal_field: str = "portal"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        portal = admin_portal(request)
+        if portal is None:
+            return qs
+        return _scope(qs, self.portal_field, portal)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs = _scoped_foreignkey_kwargs(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs = _scoped_manytomany_kwargs(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class PortalScopedTabularInline(PortalScopedInlineMixin, admin.TabularInline):
+    pass
+
+
+class PortalScopedStackedInline(PortalScopedInlineMixin, admin.StackedInline):
+    pass
+
 
 def scoped_path(model) -> str | None:
     """The ORM path from ``model`` to Portal, for models the admin knows how to scope."""
+    if model._meta.label == "portal.Portal":
+        return "pk"
     admin_class = admin.site._registry.get(model)
     if isinstance(admin_class, PortalScopedAdmin):
         return admin_class.portal_field

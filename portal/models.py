@@ -4,9 +4,11 @@ Every row of customer data hangs off a ``Portal``; every query of it is scoped t
 ``portal.selectors`` so that one portal's people and staff never see another's.
 """
 
+import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -45,11 +47,36 @@ class Portal(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        self.url = self.url.rstrip("/")
+        self.url = self.url.strip().rstrip("/")
         self.host = host_of(self.url)
         if kwargs.get("update_fields") is not None and "url" in kwargs["update_fields"]:
             kwargs["update_fields"] = {*kwargs["update_fields"], "host"}
         super().save(*args, **kwargs)
+
+    def clean(self):
+        """A portal URL is an origin: http(s), a host name, an optional port and nothing else.
+
+        A path, query or fragment would make every absolute URL we hand out (the SSO redirect URL
+        admins copy into HaloPSA, mail links) wrong; two portals on one host name would make the
+        tenant of a request ambiguous, so the host name is checked here (it is not a form field).
+        """
+        super().clean()
+        if not self.url:
+            return
+        parts = urlsplit(self.url.strip())
+        if parts.scheme not in ("http", "https"):
+            raise ValidationError({"url": "The portal URL must start with http:// or https://."})
+        if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValidationError(
+                {
+                    "url": "Enter only the scheme, host name and optional port, e.g. https://billing.example.com."
+                }
+            )
+        host = host_of(self.url)
+        if not host:
+            raise ValidationError({"url": "The portal URL needs a host name."})
+        if Portal.objects.filter(host=host).exclude(pk=self.pk).exists():
+            raise ValidationError({"url": f"Another portal already answers on the host name {host}."})
 
     @property
     def base_url(self) -> str:
@@ -98,6 +125,11 @@ class Contact(models.Model):
         self.email = self.email.strip().lower()
         super().save(*args, **kwargs)
 
+    def clean(self):
+        super().clean()
+        # Lower-case before validation too, so the case-insensitive unique check sees what is stored.
+        self.email = (self.email or "").strip().lower()
+
 
 class Invoice(models.Model):
     class Status(models.TextChoices):
@@ -125,6 +157,26 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def clean(self):
+        """Cross-field rules the columns cannot express; run by forms and ``full_clean``."""
+        super().clean()
+        errors = {}
+        self.currency = (self.currency or "").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            errors["currency"] = "Enter a three-letter ISO 4217 currency code, e.g. USD."
+        if self.issued_on and self.due_on and self.due_on < self.issued_on:
+            errors["due_on"] = "The due date cannot be before the issue date."
+        if (
+            isinstance(self.total, Decimal)
+            and isinstance(self.balance, Decimal)
+            and self.total.is_finite()
+            and self.balance.is_finite()
+            and self.balance > self.total
+        ):
+            errors["balance"] = "The balance cannot be larger than the total."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Payment(models.Model):

@@ -1,9 +1,18 @@
 """Customer-facing pages. Thin: every read goes through ``portal.selectors``, scoped to the portal."""
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+
+from . import selectors
+from .forms import InvoiceFilterForm
+from .models import Invoice
+
+INVOICES_PER_PAGE = 25
 
 
 def healthz(request):
@@ -19,22 +28,64 @@ def healthz(request):
 
 @login_required
 def dashboard(request):
-    return render(request, "portal/dashboard.html", {})
+    summary = selectors.dashboard_summary(user=request.user, portal=request.portal)
+    return render(request, "portal/dashboard.html", {"summary": summary})
 
 
 @login_required
 def invoice_list(request):
-    return render(request, "portal/invoice_list.html", {})
+    filter_form = InvoiceFilterForm(request.GET)
+    filters = filter_form.filters()
+    invoices = selectors.invoices_for_user(
+        user=request.user, portal=request.portal, status=filters["status"] or None, order=filters["sort"]
+    )
+    # get_page() turns a missing, malformed or out-of-range ?page= into the first or last page.
+    page = Paginator(invoices, INVOICES_PER_PAGE).get_page(request.GET.get("page"))
+    params = filter_form.query_params()
+    context = {
+        "page": page,
+        "invoices": page.object_list,
+        "filter_form": filter_form.normalised(),
+        "filters": filters,
+        "status_label": Invoice.Status(filters["status"]).label if filters["status"] else "",
+        "filter_query": urlencode(params),
+        "has_access": selectors.customers_for_user(user=request.user, portal=request.portal).exists(),
+        "sort_links": _sort_links(params, filters["sort"]),
+    }
+    return render(request, "portal/invoice_list.html", context)
+
+
+def _sort_links(params: dict[str, str], current: str) -> dict[str, dict[str, str]]:
+    """Per sortable column: the link that sorts by it (flipping direction) and its ``aria-sort``."""
+    links = {}
+    for column in ("number", "issued", "due", "total", "balance"):
+        if current == column:
+            target, aria = f"-{column}", "ascending"
+        elif current == f"-{column}":
+            target, aria = column, "descending"
+        else:
+            # Dates and amounts are most useful biggest/latest first; numbers read A to Z.
+            target, aria = (column if column == "number" else f"-{column}"), "none"
+        query = {k: v for k, v in params.items() if k != "sort"}
+        if target != selectors.DEFAULT_INVOICE_ORDER:
+            query["sort"] = target
+        links[column] = {"url": "?" + urlencode(query) if query else "?", "aria_sort": aria}
+    return links
 
 
 @login_required
-def invoice_detail(request, pk: int):
-    return render(request, "portal/invoice_detail.html", {})
+def invoice_detail(request, pk):
+    invoice = selectors.invoice_for_user(user=request.user, pk=pk, portal=request.portal)
+    return render(request, "portal/invoice_detail.html", {"invoice": invoice})
 
 
 @login_required
 def profile(request):
-    return render(request, "portal/profile.html", {})
+    context = {
+        "contacts": list(selectors.contacts_for_user(user=request.user, portal=request.portal)),
+        "identities": selectors.identities_for_user(user=request.user, portal=request.portal),
+    }
+    return render(request, "portal/profile.html", context)
 
 
 def _error(request, status: int, title: str, message: str):

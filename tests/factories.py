@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from portal.models import Contact, Customer, Invoice, Portal
+from portal.models import Contact, Customer, Invoice, Payment, Portal
 from sso.models import SSOConfig
 
 
@@ -73,3 +73,13 @@ class SSOConfigFactory(factory.django.DjangoModelFactory):
     description = "HaloPSA"
     issuer = factory.Sequence(lambda n: f"https://instance{n}.halopsa.example/auth")
     client_id = factory.Sequence(lambda n: f"client-{n}")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    paid_on = factory.LazyFunction(timezone.localdate)
+    amount = Decimal("50.00")
+    method = "card"

@@ -1,0 +1,116 @@
+"""``manage.py portal create | add-contact | add-invoice``: set up tenants and their customer data.
+
+The command names and options are part of the outside contract (``CONTRACT.md``); scripts use them.
+Every mistake (unknown host, bad URL, duplicate, bad amount or date) is a ``CommandError`` with
+one clear line, never a traceback.
+"""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from portal import services
+from portal.models import Invoice
+
+
+def _date(value: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01.") from None
+
+
+class Command(BaseCommand):
+    help = "Create portals and add customers' contacts and invoices."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+        create = actions.add_parser(
+            "create",
+            help="Create a portal answering on the URL's host name.",
+            description="Create a portal. The URL's host name selects it; the port is ignored.",
+        )
+        create.add_argument("--url", required=True, help="e.g. https://billing.acme-msp.com")
+        create.add_argument("--name", required=True, help="Display name, e.g. 'Acme Managed IT'.")
+        create.add_argument(
+            "--sso-only", action="store_true", help="Hide the email-code login (SSO buttons/links only)."
+        )
+
+        contact = actions.add_parser(
+            "add-contact",
+            help="Add a contact email to a customer (created if needed).",
+            description="A person who proves they own this email sees the customer's invoices.",
+        )
+        contact.add_argument("--host", required=True, help="The portal's host name, e.g. acme.localhost.")
+        contact.add_argument("--customer", required=True, help="Customer name, e.g. 'Acme Ltd'.")
+        contact.add_argument("--email", required=True)
+        contact.add_argument("--name", default="", help="The contact's name (optional).")
+
+        invoice = actions.add_parser(
+            "add-invoice",
+            help="Add an invoice to a customer (created if needed).",
+            description="The balance equals the total unless the status is paid or void.",
+        )
+        invoice.add_argument("--host", required=True, help="The portal's host name, e.g. acme.localhost.")
+        invoice.add_argument("--customer", required=True, help="Customer name, e.g. 'Acme Ltd'.")
+        invoice.add_argument("--number", required=True, help="Invoice number, e.g. INV-1001.")
+        invoice.add_argument("--total", required=True, help="Amount with up to two decimals, e.g. 120.00.")
+        invoice.add_argument("--currency", default="USD", help="ISO 4217 code (default USD).")
+        invoice.add_argument(
+            "--issued", type=str, default=None, help="Issue date YYYY-MM-DD (default today)."
+        )
+        invoice.add_argument(
+            "--due", type=str, default=None, help="Due date YYYY-MM-DD (default 30 days after issue)."
+        )
+        invoice.add_argument(
+            "--status",
+            default=Invoice.Status.OPEN,
+            choices=Invoice.Status.values,
+            help="open (default), paid, overdue or void.",
+        )
+
+    def handle(self, *args, **options):
+        handler = {
+            "create": self._create,
+            "add-contact": self._add_contact,
+            "add-invoice": self._add_invoice,
+        }[options["action"]]
+        try:
+            handler(options)
+        except ValidationError as exc:
+            raise CommandError(services.validation_message(exc)) from None
+
+    def _create(self, options):
+        portal = services.portal_create(
+            url=options["url"], name=options["name"], sso_only=options["sso_only"]
+        )
+        mode = " (SSO only)" if portal.sso_only else ""
+        self.stdout.write(f"Created portal {portal.name!r}{mode} on {portal.host}: {portal.base_url}/")
+
+    def _add_contact(self, options):
+        portal = services.portal_by_host(host=options["host"])
+        contact = services.contact_add(
+            portal=portal, customer_name=options["customer"], email=options["email"], name=options["name"]
+        )
+        self.stdout.write(f"Added contact {contact.email} to {contact.customer.name!r} on {portal.host}.")
+
+    def _add_invoice(self, options):
+        issued = _date(options["issued"]) if options["issued"] else None
+        due = _date(options["due"]) if options["due"] else None
+        portal = services.portal_by_host(host=options["host"])
+        invoice = services.invoice_add(
+            portal=portal,
+            customer_name=options["customer"],
+            number=options["number"],
+            total=options["total"],
+            currency=options["currency"],
+            issued=issued,
+            due=due,
+            status=options["status"],
+        )
+        self.stdout.write(
+            f"Added invoice {invoice.number} ({invoice.currency} {invoice.total}, {invoice.status}, "
+            f"balance {invoice.balance}) to {invoice.customer.name!r} on {portal.host}."
+        )

@@ -1,0 +1,202 @@
+"""Reads of customer data. Everything a signed-in person may see is computed here.
+
+The rule, in one place: a person sees the customers of *their own portal* that have a contact
+whose email equals the email that person has proven they own (``User.email``; a user is an email
+proven on one portal). Every other read (invoices, payments, the dashboard) is derived from
+``customers_for_user`` so that no page can forget the rule. Unknown or foreign ids are a 404, never
+a 403, so nobody learns that another tenant's invoice exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Lower
+from django.http import Http404
+
+from .models import Contact, Customer, Invoice, Payment, Portal
+
+#: The ``?sort=`` values the invoice list accepts, and the ordering each one means.
+#: A whitelist: user input never reaches ``order_by`` directly.
+INVOICE_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-issued": ("-issued_on", "-id"),
+    "issued": ("issued_on", "id"),
+    "-due": ("-due_on", "-id"),
+    "due": ("due_on", "id"),
+    "-total": ("-total", "-id"),
+    "total": ("total", "id"),
+    "-balance": ("-balance", "-id"),
+    "balance": ("balance", "id"),
+    "number": ("number", "id"),
+    "-number": ("-number", "-id"),
+}
+DEFAULT_INVOICE_ORDER = "-issued"
+
+#: Statuses that still ask the customer for money.
+UNPAID_STATUSES = (Invoice.Status.OPEN, Invoice.Status.OVERDUE)
+
+RECENT_INVOICES = 5
+
+# The largest primary key the database can hold (BigAutoField). Larger ids cannot exist; checking
+# here keeps a hand-typed huge number from overflowing the database driver (a 500 on SQLite).
+MAX_ID = 2**63 - 1
+
+
+def _in_scope(*, user, portal: Portal | None) -> bool:
+    """Whether ``user`` may see customer data at all (on ``portal``, when the caller names one).
+
+    Superusers have no portal and so no customer data: the admin is their tool. A session of
+    portal A presented to portal B is refused here too (defence in depth behind the middleware).
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.portal_id is None or not user.email:
+        return False
+    return portal is None or portal.pk == user.portal_id
+
+
+def customers_for_user(*, user, portal: Portal | None = None) -> QuerySet[Customer]:
+    """The customers of ``user.portal`` that have a contact with ``user.email`` (case-insensitive).
+
+    ``portal`` is the request's portal; when given it must be the user's own, else nothing.
+    The match uses ``Lower(email)`` (indexed) rather than trusting that every row was saved
+    lower-case, because rows written by bulk updates bypass ``Contact.save``.
+    """
+    if not _in_scope(user=user, portal=portal):
+        return Customer.objects.none()
+    matching_contact = Contact.objects.annotate(email_lower=Lower("email")).filter(
+        customer=OuterRef("pk"), email_lower=user.email.strip().lower()
+    )
+    return Customer.objects.filter(Exists(matching_contact), portal_id=user.portal_id)
+
+
+def contacts_for_user(*, user, portal: Portal | None = None) -> QuerySet[Contact]:
+    """The contact rows that link ``user`` to customers (for the profile page)."""
+    if not _in_scope(user=user, portal=portal):
+        return Contact.objects.none()
+    return (
+        Contact.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower=user.email.strip().lower(), customer__portal_id=user.portal_id)
+        .select_related("customer")
+        .order_by("customer__name", "email")
+    )
+
+
+def invoices_for_user(
+    *,
+    user,
+    portal: Portal | None = None,
+    status: str | None = None,
+    order: str = DEFAULT_INVOICE_ORDER,
+) -> QuerySet[Invoice]:
+    """The invoices of the customers ``user`` may see, optionally of one status, in a whitelisted order.
+
+    ``status`` and ``order`` are expected to be validated already (see ``portal.forms``); an
+    unknown value is a programming error and raises ``ValueError`` rather than silently widening
+    or changing the result.
+    """
+    if status and status not in Invoice.Status.values:
+        raise ValueError(f"Unknown invoice status {status!r}.")
+    if order not in INVOICE_ORDERINGS:
+        raise ValueError(f"Unknown invoice order {order!r}.")
+    invoices = Invoice.objects.filter(customer__in=customers_for_user(user=user, portal=portal))
+    if status:
+        invoices = invoices.filter(status=status)
+    return invoices.select_related("customer").order_by(*INVOICE_ORDERINGS[order])
+
+
+def _parse_id(pk) -> int | None:
+    try:
+        value = int(str(pk).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def invoice_for_user(*, user, pk, portal: Portal | None = None) -> Invoice:
+    """One invoice ``user`` may see, with its customer and payments; ``Http404`` otherwise.
+
+    Malformed, out-of-range, unknown and other people's ids all give the same 404.
+    """
+    invoice_id = _parse_id(pk)
+    if invoice_id is None:
+        raise Http404("No such invoice.")
+    invoice = (
+        invoices_for_user(user=user, portal=portal)
+        .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("-paid_on", "-id")))
+        .filter(pk=invoice_id)
+        .first()
+    )
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
+
+
+@dataclass(frozen=True)
+class DashboardSummary:
+    customers: list[Customer]
+    #: Sum of balances still owed, per currency code (sorted by code). Decimal, never float.
+    balance_due: dict[str, Decimal]
+    #: Invoices still asking for money (open or overdue, balance above zero).
+    unpaid_count: int
+    overdue_count: int
+    overdue_balance: dict[str, Decimal]
+    recent_invoices: list[Invoice] = field(default_factory=list)
+
+    @property
+    def has_access(self) -> bool:
+        """False for a person whose email is no contact here: the page says so, kindly."""
+        return bool(self.customers)
+
+
+def _sum_by_currency(invoices: QuerySet[Invoice]) -> dict[str, Decimal]:
+    rows = invoices.order_by().values("currency").annotate(amount=Sum("balance")).order_by("currency")
+    return {
+        row["currency"]: Decimal(row["amount"] or 0).quantize(Decimal("0.01"))
+        for row in rows
+        if row["amount"]
+    }
+
+
+def dashboard_summary(*, user, portal: Portal | None = None) -> DashboardSummary:
+    """What the dashboard shows: balances due per currency, counts and the latest invoices.
+
+    Balances are summed per currency and never across currencies: adding dollars to euros
+    would show a number that is nobody's bill.
+    """
+    customers = list(customers_for_user(user=user, portal=portal).order_by("name"))
+    if not customers:
+        return DashboardSummary(
+            customers=[], balance_due={}, unpaid_count=0, overdue_count=0, overdue_balance={}
+        )
+    invoices = invoices_for_user(user=user, portal=portal)
+    unpaid = invoices.filter(status__in=UNPAID_STATUSES, balance__gt=0)
+    counts = unpaid.order_by().aggregate(
+        unpaid_count=Count("pk"),
+        overdue_count=Count("pk", filter=Q(status=Invoice.Status.OVERDUE)),
+    )
+    return DashboardSummary(
+        customers=customers,
+        balance_due=_sum_by_currency(unpaid),
+        unpaid_count=counts["unpaid_count"],
+        overdue_count=counts["overdue_count"],
+        overdue_balance=_sum_by_currency(unpaid.filter(status=Invoice.Status.OVERDUE)),
+        recent_invoices=list(invoices[:RECENT_INVOICES]),
+    )
+
+
+def identities_for_user(*, user, portal: Portal | None = None) -> list:
+    """The verified, unrevoked SSO identities linked to ``user`` (the profile's "sign-in methods")."""
+    if not _in_scope(user=user, portal=portal):
+        return []
+    from accounts.models import Identity
+
+    return list(
+        Identity.objects.filter(
+            user=user, portal_id=user.portal_id, verified_at__isnull=False, revoked_at__isnull=True
+        )
+        .select_related("sso_config")
+        .order_by("issuer", "sub")
+    )
