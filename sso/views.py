@@ -17,6 +17,7 @@ from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from .discovery import provider_metadata
+from .dry_run import dry_run_callback, may_dry_run
 from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
@@ -171,6 +172,8 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         except SSOFlowError as exc:
             return refuse(request, exc, config=config)
         self.pending = pending
+        if pending.dry_run:
+            return self.dry_run(request, config=config, pending=pending)
         # Reload the session after the slow provider calls, as the library does, so parallel tabs'
         # states are not overwritten.
         request.session = request.session.__class__(request.session.session_key)
@@ -217,6 +220,13 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             email=claims.get("email", ""),
         )
         return response
+
+    def dry_run(self, request, *, config, pending):
+        """An admin's Try sign-in: report what came back; sign nobody in."""
+        if not may_dry_run(request.user, config):
+            return refuse(request, dry_run_forbidden(), config=config)
+        report = dry_run_callback(request=request, config=config, pending=pending)
+        return render(request, "sso/dry_run.html", {"config": config, "report": report})
 
     def check_pending(self, request, *, pending, config, iss_values: list[str]) -> None:
         if pending is None:
@@ -266,5 +276,27 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         )
 
 
+def dry_run_forbidden() -> SSOFlowError:
+    return SSOFlowError(
+        "dry_run_forbidden",
+        "Try sign-in is only for staff of this portal.",
+        status=403,
+        public_message="Try sign-in is only available to this portal's administrators. Sign in to the admin first.",
+    )
+
+
+class SSODryRunStartView(SSOLoginStartView):
+    """``GET /sso/<key>/try/``: the admin's Try sign-in, a real login marked as a dry run."""
+
+    dry_run = True
+
+    def get(self, request, key: str):
+        config = sso_config_by_key(portal=request.portal, key=key)
+        if config is not None and not may_dry_run(request.user, config):
+            return refuse(request, dry_run_forbidden(), config=config)
+        return super().get(request, key)
+
+
 login_start = SSOLoginStartView.as_view()
+dry_run_start = SSODryRunStartView.as_view()
 callback = SSOCallbackView.as_view()
