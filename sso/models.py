@@ -75,11 +75,26 @@ class SSOConfig(models.Model):
         return f"{self.description} ({self.key})"
 
     def save(self, *args, **kwargs):
+        """Give a new config its key; refuse to change the key of a stored one.
+
+        The key is in URLs registered at HaloPSA (the login redirect URL, custom links): changing
+        it would silently break them, and a changed-away key could come back for another config.
+        """
+        stored_key = getattr(self, "_stored_key", None)
+        if stored_key and self.key != stored_key:
+            raise ValueError("An SSO config's key never changes; create a new config instead.")
         if not self.key:
             from .keys import new_config_key
 
             self.key = new_config_key(self.provider)
         super().save(*args, **kwargs)
+        self._stored_key = self.key
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_key = instance.__dict__.get("key")
+        return instance
 
     @property
     def callback_url(self) -> str:
@@ -94,6 +109,10 @@ class SSOConfig(models.Model):
     @property
     def is_public_client(self) -> bool:
         return not self.client_secret
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret)
 
 
 class SSOEvent(models.Model):
@@ -129,6 +148,25 @@ class SSOEvent(models.Model):
     class Meta:
         verbose_name = "SSO event"
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["config", "-created_at"], name="ssoevent_config_recent_idx")]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.reason or self.message}"[:100]
+
+
+class IssuedKey(models.Model):
+    """Every config key ever handed out, kept after its config (and even its portal) is deleted.
+
+    An old login redirect URL may still be registered at a provider; if its key came back for a
+    new config, that registration would start working for it. Deliberately no foreign keys, so
+    no cascade can ever remove a row.
+    """
+
+    key = models.CharField(max_length=40, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "issued SSO key"
+
+    def __str__(self) -> str:
+        return self.key
