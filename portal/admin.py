@@ -7,6 +7,7 @@ Superusers (no portal) see and manage everything, with a Portal column and filte
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, Sum
 from django.forms.models import BaseInlineFormSet
 
@@ -44,6 +45,8 @@ class SuperuserPortalColumnMixin:
 @admin.register(Portal)
 class PortalAdmin(PortalScopedAdmin):
     portal_field = "pk"
+    ordering = ["name"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "url", "host", "sso_only", "customer_count", "created_at"]
     list_filter = ["sso_only"]
     search_fields = ["name", "host", "url"]
@@ -110,6 +113,7 @@ class ContactInline(PortalScopedTabularInline):
 class CustomerAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
     portal_field = "portal"
     portal_filter_path = "portal"
+    ordering = ["name"]
     list_display = ["name", "external_id", "contact_count", "invoice_count", "balance_due"]
     search_fields = ["name", "external_id", "contacts__email", "contacts__name"]
     list_select_related = ["portal"]
