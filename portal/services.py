@@ -30,8 +30,13 @@ def validation_message(error: ValidationError) -> str:
         for field, errors in error.message_dict.items():
             for message in errors:
                 parts.append(message if field == "__all__" else f"{field}: {message}")
-        return "; ".join(parts)
-    return "; ".join(error.messages)
+        return " ".join(_sentence(p) for p in parts)
+    return " ".join(_sentence(m) for m in error.messages)
+
+
+def _sentence(text: str) -> str:
+    text = str(text).strip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def portal_by_host(*, host: str) -> Portal:
@@ -99,7 +104,7 @@ def contact_add(*, portal: Portal, customer_name: str, email: str, name: str = "
     contact = Contact(customer=customer, email=address, name=(name or "").strip())
     contact.full_clean()
     contact.save()
-    logger.info("contact added", extra={"portal_id": portal.pk, "customer_id": customer.pk})
+    logger.debug("contact added", extra={"portal_id": portal.pk, "customer_id": customer.pk})
     return contact
 
 
@@ -154,9 +159,19 @@ def invoice_add(
         balance=Decimal("0.00") if settled else amount,
         status=status,
     )
-    invoice.full_clean()
+    if invoice.number and Invoice.objects.filter(customer=customer, number=invoice.number).exists():
+        raise ValidationError(
+            {"number": f"{customer.name} already has an invoice numbered {invoice.number}."}
+        )
+    try:
+        invoice.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict
+        if "total" in errors:
+            errors.pop("balance", None)  # the balance is derived from the total: one message is enough
+        raise ValidationError(errors) from None
     invoice.save()
-    logger.info("invoice added", extra={"portal_id": portal.pk, "invoice_id": invoice.pk})
+    logger.debug("invoice added", extra={"portal_id": portal.pk, "invoice_id": invoice.pk})
     return invoice
 
 

@@ -175,7 +175,7 @@ def test_add_invoice_defaults(portal):
         (["--total", "-5"], "total"),
         (["--total", "1", "--issued", "2026-13-01"], "not a date"),
         (["--total", "1", "--due", "tomorrow"], "not a date"),
-        (["--total", "1", "--issued", "2026-12-01", "--due", "2026-11-01"], "due_on"),
+        (["--total", "1", "--issued", "2026-12-01", "--due", "2026-11-01"], "--due"),
         (["--total", "1", "--currency", "dollars"], "currency"),
         (["--total", "1", "--status", "pending"], "invalid choice"),
     ],
@@ -189,7 +189,7 @@ def test_add_invoice_errors(portal, extra, message):
 
 def test_add_invoice_duplicate_and_unknown_host(portal):
     add_invoice("--total", "1")
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="already has an invoice numbered INV-1001"):
         add_invoice("--total", "2")
     with pytest.raises(CommandError, match="No portal answers"):
         run(

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.http import Http404
+from django.utils import timezone
 
 from portal import selectors
 from portal.models import Contact, Invoice
@@ -128,7 +129,7 @@ def test_invoice_of_another_customer_or_portal_is_404(user, globex_customer, for
 
 
 def test_dashboard_summary_sums_balances_per_currency_as_decimal(user, customer, globex_customer):
-    today = datetime.date.today()
+    today = timezone.localdate()
     InvoiceFactory(customer=customer, total=Decimal("100.10"), status=Invoice.Status.OPEN)
     InvoiceFactory(customer=customer, total=Decimal("0.20"), status=Invoice.Status.OVERDUE)
     InvoiceFactory(customer=customer, total=Decimal("40.00"), currency="EUR", status=Invoice.Status.OVERDUE)

@@ -21,6 +21,32 @@ def _date(value: str) -> datetime.date:
         raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01.") from None
 
 
+# Model field names as the person typed them on the command line.
+OPTION_NAMES = {
+    "url": "--url",
+    "name": "--name",
+    "customer": "--customer",
+    "email": "--email",
+    "number": "--number",
+    "total": "--total",
+    "balance": "--total",
+    "currency": "--currency",
+    "issued_on": "--issued",
+    "due_on": "--due",
+    "status": "--status",
+}
+
+
+def _as_options(error: ValidationError) -> ValidationError:
+    """The same errors, keyed by command-line option (``--due``) rather than field (``due_on``)."""
+    if not hasattr(error, "error_dict"):
+        return error
+    renamed: dict[str, list[str]] = {}
+    for field, messages in error.message_dict.items():
+        renamed.setdefault(OPTION_NAMES.get(field, field), []).extend(messages)
+    return ValidationError(renamed)
+
+
 class Command(BaseCommand):
     help = "Create portals and add customers' contacts and invoices."
 
@@ -80,7 +106,7 @@ class Command(BaseCommand):
         try:
             handler(options)
         except ValidationError as exc:
-            raise CommandError(services.validation_message(exc)) from None
+            raise CommandError(services.validation_message(_as_options(exc))) from None
 
     def _create(self, options):
         portal = services.portal_create(
