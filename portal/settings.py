@@ -141,7 +141,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a web request when the broker is down: fail fast, the outbox catches up.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# Redis ignores CELERY_BROKER_CONNECTION_TIMEOUT: without socket timeouts a broker that accepts the TCP
+# connection but never answers (or a black-holed host) hangs a publish for minutes. With them, a failed
+# publish costs at most about 2 x CELERY_BROKER_SOCKET_TIMEOUT (one retry). The worker's event loop is not
+# affected: it reads BRPOP replies only once the socket is readable.
+_broker_socket_timeout = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=1.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "socket_timeout": _broker_socket_timeout,
+    "socket_connect_timeout": _broker_socket_timeout,
+}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = TIME_ZONE
 
