@@ -166,7 +166,6 @@ class ContactAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
 
 class PaymentInline(PortalScopedTabularInline):
     model = Payment
-    verbose_name_plural = "payments (recording one here does not change the balance above; update it too)"
     portal_field = "invoice__customer__portal"
     extra = 0
     fields = ["paid_on", "amount", "method"]
@@ -191,7 +190,8 @@ class InvoiceAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
             {
                 "fields": ["currency", "total", "balance"],
                 "description": "Amounts in the invoice's currency (ISO 4217 code, e.g. USD). The balance is "
-                "what the customer still owes: 0 for paid and void invoices.",
+                "what the customer still owes: 0 for paid and void invoices. It mirrors the PSA: recording "
+                "a payment below does not change it, so update it too.",
             },
         ),
     ]

@@ -57,19 +57,34 @@ def _in_scope(*, user, portal: Portal | None) -> bool:
     return portal is None or portal.pk == user.portal_id
 
 
+def customers_for_email(*, portal: Portal, email: str) -> QuerySet[Customer]:
+    """The customers of ``portal`` that list ``email`` as a contact (case-insensitive).
+
+    For callers that hold an email rather than a signed-in user: the email-code login (send a
+    code only to contacts) and the SSO dry run ("does a contact match this email here?"). It
+    grants nothing by itself; what a person sees is decided by ``customers_for_user``.
+    The match uses ``Lower(email)`` (indexed) rather than trusting that every row was saved
+    lower-case, because rows written by bulk updates bypass ``Contact.save``.
+    """
+    address = (email or "").strip().lower()
+    if portal is None or not address:
+        return Customer.objects.none()
+    matching_contact = Contact.objects.annotate(email_lower=Lower("email")).filter(
+        customer=OuterRef("pk"), email_lower=address
+    )
+    return Customer.objects.filter(Exists(matching_contact), portal_id=portal.pk)
+
+
 def customers_for_user(*, user, portal: Portal | None = None) -> QuerySet[Customer]:
     """The customers of ``user.portal`` that have a contact with ``user.email`` (case-insensitive).
 
     ``portal`` is the request's portal; when given it must be the user's own, else nothing.
-    The match uses ``Lower(email)`` (indexed) rather than trusting that every row was saved
-    lower-case, because rows written by bulk updates bypass ``Contact.save``.
+    ``user.email`` is the email the person proved they own (a code or a verification link), which
+    is why it, and never an unverified claim from a provider, decides what they see.
     """
     if not _in_scope(user=user, portal=portal):
         return Customer.objects.none()
-    matching_contact = Contact.objects.annotate(email_lower=Lower("email")).filter(
-        customer=OuterRef("pk"), email_lower=user.email.strip().lower()
-    )
-    return Customer.objects.filter(Exists(matching_contact), portal_id=user.portal_id)
+    return customers_for_email(portal=Portal(pk=user.portal_id), email=user.email)
 
 
 def contacts_for_user(*, user, portal: Portal | None = None) -> QuerySet[Contact]:

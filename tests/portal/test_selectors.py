@@ -164,3 +164,14 @@ def test_contacts_for_user_lists_only_matching_contacts(user, contact, globex_cu
     ContactFactory(customer=second, email="someone.else@example.com")
     rows = [(c.customer.name, c.email) for c in selectors.contacts_for_user(user=user)]
     assert rows == [("Acme Ltd", "alice@example.com"), ("Initech", "alice@example.com")]
+
+
+def test_customers_for_email_is_per_portal_and_case_insensitive(
+    portal, other_portal, customer, contact, foreign_customer
+):
+    assert list(selectors.customers_for_email(portal=portal, email=" ALICE@example.com ")) == [customer]
+    assert list(selectors.customers_for_email(portal=other_portal, email="alice@example.com")) == [
+        foreign_customer
+    ]
+    assert not selectors.customers_for_email(portal=portal, email="").exists()
+    assert not selectors.customers_for_email(portal=portal, email="bob@example.com").exists()
