@@ -25,6 +25,7 @@ from .validators import HALOPSA_ISSUER_EXAMPLE, insecure_http_allowed
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SYMBOLS = {OK: "✓", WARN: "!", FAIL: "✗"}
+LABELS = {OK: "OK", WARN: "Warning", FAIL: "Problem"}
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
@@ -37,6 +38,11 @@ class Check:
     @property
     def symbol(self) -> str:
         return SYMBOLS[self.status]
+
+    @property
+    def label(self) -> str:
+        """The status in words, for screen readers beside the symbol."""
+        return LABELS[self.status]
 
     def as_dict(self) -> dict:
         return {"name": self.name, "status": self.status, "message": self.message}

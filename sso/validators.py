@@ -275,7 +275,8 @@ def sso_config_clean(*, portal, values: dict, instance: SSOConfig | None = None)
             cleaned[name] = _NORMALIZERS[name](value)
         except ValidationError as exc:
             errors.setdefault(name, []).append(exc)
-    if "issuer" in cleaned and "issuer" not in errors and portal is not None:
+    issuer_changed = "issuer" in cleaned and (instance is None or cleaned["issuer"] != instance.issuer)
+    if issuer_changed and "issuer" not in errors and portal is not None:
         try:
             validate_issuer_unique(
                 portal=portal, issuer=cleaned["issuer"], exclude_pk=instance.pk if instance else None

@@ -1,0 +1,111 @@
+"""The admin's SSO config form: the same rules as the services, and a write-only client secret.
+
+The secret field is not bound to the model: the stored secret is never put into the page (not
+even as a masked value), a blank field keeps it, and a separate checkbox clears it.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import SSOConfig
+from .validators import CONFIG_FIELDS, sso_config_clean
+
+_model_field = SSOConfig._meta.get_field
+
+SECRET_HELP_STORED = (
+    "A secret is stored (it is never shown). Leave this blank to keep it, type a new one to replace it."
+)
+SECRET_HELP_NONE = (
+    "Only if the HaloPSA application has a client secret (“Client ID and Secret” style). Leave empty "
+    "for a public “Authorisation Code (Native application)” client, which uses PKCE instead."
+)
+
+
+class SSOConfigAdminForm(forms.ModelForm):
+    # Plain text fields (not URLField): Django's URLField would quietly prepend http:// and give a
+    # vaguer message; the shared validators say exactly what is wrong.
+    issuer = forms.CharField(
+        label="Issuer URL",
+        max_length=_model_field("issuer").max_length,
+        help_text=_model_field("issuer").help_text,
+    )
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        strip=True,
+        max_length=_model_field("client_secret").max_length,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=SECRET_HELP_NONE,
+    )
+    clear_client_secret = forms.BooleanField(
+        label="Clear the stored client secret",
+        required=False,
+        help_text="Tick to remove the stored secret (the application became a public PKCE client).",
+    )
+    logout_redirect_url = forms.CharField(
+        label="Logout redirect URL",
+        required=False,
+        max_length=_model_field("logout_redirect_url").max_length,
+        help_text=_model_field("logout_redirect_url").help_text,
+    )
+
+    class Meta:
+        model = SSOConfig
+        # Not "client_secret": the model's value must never become the field's initial value.
+        fields = [
+            "portal",
+            "provider",
+            "description",
+            "issuer",
+            "client_id",
+            "scope",
+            "tenant",
+            "logout_redirect_url",
+            "enabled",
+            "show_button",
+        ]
+
+    #: Set by the admin to the portal a staff user manages; None for superusers.
+    admin_portal = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.has_client_secret:
+            self.fields["client_secret"].help_text = SECRET_HELP_STORED
+            self.fields["client_secret"].widget.attrs["placeholder"] = "(stored; leave blank to keep)"
+
+    def _portal(self):
+        if self.admin_portal is not None:
+            return self.admin_portal
+        if self.instance.pk:
+            return self.instance.portal
+        return self.cleaned_data.get("portal")
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {
+            name: cleaned[name] for name in CONFIG_FIELDS if name in cleaned and name != "client_secret"
+        }
+        secret = cleaned.get("client_secret") or ""
+        if secret and cleaned.get("clear_client_secret"):
+            self.add_error(
+                "clear_client_secret", "Either type a new client secret or clear the stored one, not both."
+            )
+            return cleaned
+        if secret:
+            values["client_secret"] = secret
+        try:
+            normalised = sso_config_clean(
+                portal=self._portal(), values=values, instance=self.instance if self.instance.pk else None
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        else:
+            cleaned.update(normalised)
+        return cleaned
+
+    def secret_change(self) -> str | None:
+        """What to do with the stored secret: a new value, "" to clear it, or None to keep it."""
+        if self.cleaned_data.get("clear_client_secret"):
+            return ""
+        return self.cleaned_data.get("client_secret") or None
