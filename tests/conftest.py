@@ -34,3 +34,6 @@ def contact(customer):
 def user(portal, contact):
     """A person who has proven they own alice@example.com on the Acme portal."""
     return UserFactory(portal=portal, email="alice@example.com")
+
+
+from tests.standin import standin  # noqa: E402,F401  (session-scoped HaloPSA stand-in server)
