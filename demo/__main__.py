@@ -1,0 +1,171 @@
+"""``python -m demo``: prepare and serve the portal (acme.localhost:8000) and the HaloPSA stand-in
+(127.0.0.1:8001), print what to open, and stop both on Ctrl-C.
+
+The two run on different host names, so their cookies never mix. The portal reaches the stand-in
+server-to-server at 127.0.0.1 (``*.localhost`` names are for browsers, which resolve them themselves).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import seed
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+def demo_environment() -> None:
+    """The portal's settings for the demo: DEBUG, SQLite in the repo, http issuers, inline tasks."""
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{seed.REPO_DIR / 'db.sqlite3'}",
+            "SSO_ALLOW_INSECURE_HTTP": "true",
+            "CELERY_BROKER_URL": "",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    os.environ.setdefault("EMAIL_URL", "consolemail://")
+
+
+def standin_environment() -> dict[str, str]:
+    env = {**os.environ, "HALOSTUB_TENANT": seed.TENANT}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _answers(url: str, *, host: str | None = None) -> bool:
+    import requests
+
+    try:
+        headers = {"Host": host} if host else {}
+        return requests.get(url, headers=headers, timeout=2, allow_redirects=False).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def wait_until_ready(children: dict[str, subprocess.Popen]) -> None:
+    """Both servers answer (bounded): the stand-in's discovery, the portal's login page on its host."""
+    checks = {
+        "HaloPSA stand-in": (f"{seed.ISSUER}/.well-known/openid-configuration", None),
+        "portal": (f"http://127.0.0.1:{seed.PORTAL_PORT}/login/", f"{seed.PORTAL_HOST}:{seed.PORTAL_PORT}"),
+    }
+    pending = dict(checks)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while pending and time.monotonic() < deadline:
+        for name, child in children.items():
+            if child.poll() is not None:
+                raise SystemExit(f"[demo] the {name} server exited (status {child.returncode}); see above.")
+        for name, (url, host) in list(pending.items()):
+            if _answers(url, host=host):
+                del pending[name]
+        if pending:
+            time.sleep(0.3)
+    if pending:
+        raise SystemExit(f"[demo] no answer within {READY_TIMEOUT:.0f} s from: {', '.join(pending)}")
+
+
+def banner(config: seed.DemoConfig) -> str:
+    users = "\n".join(
+        f"      {email:<22} password {password:<8} {name}, {who}"
+        for email, password, name, who in seed.STANDIN_USERS
+    )
+    line = "=" * 100
+    return f"""
+{line}
+  Billing portal demo is running.
+
+  Open the portal:   {seed.PORTAL_URL}/
+      Click "HaloPSA" and sign in at the stand-in as one of:
+{users}
+      A first SSO login sends a verification mail: it is printed in this console; open its link.
+
+  HaloPSA stand-in:  {seed.STANDIN_PORTAL_PAGE}  (its customer portal; "Billing" is the deep-login link)
+      issuer {seed.ISSUER}   client ID {seed.CLIENT_ID}   tenant {seed.TENANT}
+  SSO login URL:     {config.login_url}
+  Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD}
+
+  *.localhost names resolve in Chrome and Firefox; elsewhere add "127.0.0.1 {seed.PORTAL_HOST}" to /etc/hosts.
+  Press Ctrl-C to stop both servers.
+{line}
+"""
+
+
+def stop(children: dict[str, subprocess.Popen]) -> None:
+    """Forward an interrupt to each child still running, wait a bounded time, then kill."""
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=STOP_TIMEOUT)
+
+
+def _sigterm(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    os.chdir(seed.REPO_DIR)
+    sys.path.insert(0, str(seed.REPO_DIR))
+    demo_environment()
+    for port in (seed.PORTAL_PORT, seed.STANDIN_PORT):
+        if not port_free(port):
+            print(f"[demo] port {port} on 127.0.0.1 is in use: is another demo running?", file=sys.stderr)
+            return 1
+
+    import django
+
+    django.setup()
+    config = seed.prepare_portal()
+    standin_env = standin_environment()
+    seed.prepare_standin(config, env=standin_env)
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        children["HaloPSA stand-in"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python
+            [sys.executable, "-m", "halostub", "runserver", f"127.0.0.1:{seed.STANDIN_PORT}", "--noreload"],
+            env=standin_env,
+        )
+        children["portal"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{seed.PORTAL_PORT}", "--noreload"],
+            env=dict(os.environ),
+        )
+        wait_until_ready(children)
+        print(banner(config), flush=True)
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        stopped = [name for name, child in children.items() if child.poll() is not None]
+        print(f"[demo] the {' and '.join(stopped)} server stopped; stopping the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n[demo] stopping both servers", flush=True)
+        return 0
+    finally:
+        stop(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

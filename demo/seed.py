@@ -1,0 +1,163 @@
+"""Preparing the demo's data on both sides. Every step is idempotent: ``make run`` runs them each start.
+
+The portal side runs in this process through Django's ORM (portal settings); the stand-in is another
+Django project, so it is migrated and seeded through its management commands in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+PORTAL_HOST = "acme.localhost"
+PORTAL_PORT = 8000
+PORTAL_URL = f"http://{PORTAL_HOST}:{PORTAL_PORT}"
+STANDIN_HOST = "127.0.0.1"
+STANDIN_PORT = 8001
+STANDIN_URL = f"http://{STANDIN_HOST}:{STANDIN_PORT}"
+ISSUER = f"{STANDIN_URL}/auth"
+STANDIN_PORTAL_PAGE = f"{STANDIN_URL}/portal/"
+CLIENT_ID = "portal-demo"
+TENANT = "demo"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin"
+
+# (email, password, name, who they are in the demo)
+STANDIN_USERS = [
+    ("alice@example.com", "alice", "Alice Anderson", "a contact of Acme Ltd: sees Acme's invoices"),
+    ("bob@example.com", "bob", "Bob Brown", "a contact of Globex Corp: sees only Globex's invoices"),
+    ("mallory@example.com", "mallory", "Mallory", "no contact anywhere: sees no invoices"),
+]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    key: str
+    callback_url: str
+    login_url: str
+
+
+def _say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def prepare_portal() -> DemoConfig:
+    """Migrate, seed the demo portal, make its HaloPSA SSO config and an admin. Needs django.setup()."""
+    from django.core.management import call_command, get_commands
+
+    _say("migrating the portal database (db.sqlite3)")
+    call_command("migrate", interactive=False, verbosity=0)
+
+    if "seed_demo" in get_commands():
+        call_command("seed_demo", url=PORTAL_URL)
+    else:
+        _say("WARNING: no seed_demo command yet; making a bare Acme portal instead")
+        _bare_portal()
+
+    from portal.models import Contact, Portal
+
+    portal = Portal.objects.get(host=PORTAL_HOST)
+    if not Contact.objects.filter(customer__portal=portal, email__iexact="alice@example.com").exists():
+        _say("WARNING: alice@example.com is not a contact on the demo portal; her SSO login will see no data")
+
+    config = _sso_config(portal)
+    _admin_user()
+    return DemoConfig(key=config.key, callback_url=config.callback_url, login_url=config.login_url)
+
+
+def _bare_portal() -> None:
+    from portal.models import Contact, Customer, Portal
+
+    portal = Portal.objects.filter(host=PORTAL_HOST).first()
+    if portal is None:
+        portal = Portal.objects.create(name="Acme Managed IT", url=PORTAL_URL)
+    customer, _ = Customer.objects.get_or_create(portal=portal, name="Acme Ltd")
+    if not customer.contacts.filter(email__iexact="alice@example.com").exists():
+        Contact.objects.create(customer=customer, email="alice@example.com", name="Alice Anderson")
+
+
+def _sso_config(portal):
+    """The demo's HaloPSA config pointing at the stand-in; an existing one is kept as the admin left it.
+
+    Keeping it (rather than resetting its fields) preserves its key, which is part of the redirect URL
+    registered at the stand-in, and whatever the person changed in the admin while trying things.
+    """
+    from sso.models import SSOConfig
+
+    config = SSOConfig.objects.filter(portal=portal, issuer=ISSUER).first()
+    if config is not None:
+        _say(f"SSO config {config.key} already exists; left as it is")
+        return config
+    values = {
+        "issuer": ISSUER,
+        "client_id": CLIENT_ID,
+        "tenant": TENANT,
+        "description": "HaloPSA",
+        "logout_redirect_url": STANDIN_PORTAL_PAGE,
+        "enabled": True,
+        "show_button": True,
+    }
+    try:
+        from sso.services import sso_config_create
+    except ImportError:  # the services module is newer than this launcher may be
+        config = SSOConfig.objects.create(portal=portal, **values)
+    else:
+        config = sso_config_create(portal=portal, **values)
+    _say(f"created SSO config {config.key} (HaloPSA stand-in at {ISSUER})")
+    return config
+
+
+def _admin_user() -> None:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if User.objects.filter(email=ADMIN_EMAIL, portal__isnull=True).exists():
+        return
+    User.objects.create_superuser(ADMIN_EMAIL, ADMIN_PASSWORD)
+    _say(f"created superuser {ADMIN_EMAIL}")
+
+
+def _standin(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 - our own python, argv built here
+        [sys.executable, "-m", "halostub", *args],
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"[demo] stand-in command {args[0]} failed:\n{result.stderr or result.stdout}")
+    return result.stdout
+
+
+def prepare_standin(config: DemoConfig, *, env: dict[str, str]) -> None:
+    """Migrate the stand-in's database and register the portal's client, the users and a Billing link."""
+    _say("migrating the HaloPSA stand-in's database (var/halostub.sqlite3)")
+    _standin("migrate", "--noinput", "-v0", env=env)
+    client = json.loads(
+        _standin(
+            "standin_client",
+            CLIENT_ID,
+            "--name",
+            "Billing portal (demo)",
+            "--redirect-uri",
+            config.callback_url,
+            "--post-logout-redirect-uri",
+            STANDIN_PORTAL_PAGE,
+            env=env,
+        )
+    )
+    _say(
+        f"stand-in client {client['client_id']} ({client['client_type']}) redirects to {config.callback_url}"
+    )
+    for email, password, name, _who in STANDIN_USERS:
+        _standin("standin_user", email, "--password", password, "--name", name, env=env)
+    # HaloPSA's customer-portal custom link: the SSO login URL, a prompt-free deep login.
+    _standin("standin_link", "Billing", config.login_url, env=env)
