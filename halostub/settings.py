@@ -149,6 +149,9 @@ OAUTH2_PROVIDER = {
     # once (no "are you sure" page), so the portal's logout lands on its post-logout URL.
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    # Keep issued ID tokens usable as hints until they expire: a person signed in to the portal in two
+    # browsers can sign out of both, each landing on its post-logout URL.
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
 }
 
 LOGGING = {

@@ -281,10 +281,13 @@ def test_end_session_redirects_to_the_post_logout_uri_and_ends_the_session(stub,
 
     page = session.get(stub.portal_url, timeout=HTTP_TIMEOUT).text
     assert "You are not signed in" in page
+    # Signing out again (another browser of the same person) still lands on the post-logout URL.
+    again = requests.get(response.request.url, allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert again.status_code == 302 and again.headers["Location"] == stub.portal_url
     # Signed out at the provider: authorize asks for a login again.
     _verifier, challenge = pkce_pair()
-    again = authorize(session, discovery, challenge=challenge)
-    assert urlsplit(again.headers["Location"]).path == "/login/"
+    reauthorize = authorize(session, discovery, challenge=challenge)
+    assert urlsplit(reauthorize.headers["Location"]).path == "/login/"
 
 
 def test_end_session_refuses_an_unregistered_post_logout_uri(stub, discovery):
