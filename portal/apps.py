@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portals and billing"
+
+    def ready(self):
+        # The "Portal administrators" group, ensured after every migrate (see portal.permissions).
+        from .permissions import ensure_portal_admin_group
+
+        post_migrate.connect(ensure_portal_admin_group, sender=self, dispatch_uid="portal_admin_group")

@@ -128,6 +128,16 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing portal <no-reply@billing-portal.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Development only: with DEBUG on and mail going to the console, it is also kept for the dev mailbox
+# page /dev/mailbox/ (so a verification link can be clicked). django-environ cannot name a custom
+# backend, hence this switch; DEVMAIL=false turns it off. The page itself answers 404 without DEBUG.
+DEVMAIL_DIR = env.str("DEVMAIL_DIR", default=str(BASE_DIR / "var" / "devmail"))
+if (
+    DEBUG
+    and env.bool("DEVMAIL", default=True)
+    and globals().get("EMAIL_BACKEND") == "django.core.mail.backends.console.EmailBackend"
+):
+    EMAIL_BACKEND = "portal.devmail.DevMailboxBackend"
 
 # --- Celery ---------------------------------------------------------------------------------
 # With no broker configured, tasks run inline (the embedded demo default).

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from . import devmail, views
 
 admin.site.site_header = "Billing portal administration"
 admin.site.site_title = "Billing portal admin"
@@ -9,6 +9,9 @@ admin.site.site_title = "Billing portal admin"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Development only: each view answers 404 unless DEBUG (see portal.devmail).
+    path("dev/mailbox/", devmail.mailbox_list, name="devmail_list"),
+    path("dev/mailbox/<slug:message_id>/", devmail.mailbox_detail, name="devmail_detail"),
     path("", include("accounts.urls")),
     path("", include("sso.urls")),
     path("", include(("portal.site_urls", "portal"))),

@@ -1,4 +1,5 @@
-"""``manage.py portal create | add-contact | add-invoice``: set up tenants and their customer data.
+"""``manage.py portal create | add-contact | add-invoice | add-staff``: set up tenants, their customer data
+and their staff.
 
 The command names and options are part of the outside contract (``CONTRACT.md``); scripts use them.
 Every mistake (unknown host, bad URL, duplicate, bad amount or date) is a ``CommandError`` with
@@ -6,11 +7,14 @@ one clear line, never a traceback.
 """
 
 import datetime
+import getpass
+import sys
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from portal import services
+from portal import permissions, services
 from portal.models import Invoice
 
 
@@ -97,11 +101,26 @@ class Command(BaseCommand):
             help="open (default), paid, overdue or void.",
         )
 
+        staff = actions.add_parser(
+            "add-staff",
+            help="Create or update a staff user of a portal (admin access to that portal only).",
+            description="The user joins the 'Portal administrators' group and sees only this portal in the "
+            "admin. Without --password: asked for on a terminal, otherwise a random one is printed once; "
+            "an existing user's password is kept.",
+        )
+        staff.add_argument("--host", required=True, help="The portal's host name, e.g. acme.localhost.")
+        staff.add_argument("--email", required=True)
+        staff.add_argument(
+            "--password", default=None, help="The password (avoid: it stays in shell history)."
+        )
+        staff.add_argument("--name", default="", help="The person's name (optional).")
+
     def handle(self, *args, **options):
         handler = {
             "create": self._create,
             "add-contact": self._add_contact,
             "add-invoice": self._add_invoice,
+            "add-staff": self._add_staff,
         }[options["action"]]
         try:
             handler(options)
@@ -140,3 +159,44 @@ class Command(BaseCommand):
             f"Added invoice {invoice.number} ({invoice.currency} {invoice.total}, {invoice.status}, "
             f"balance {invoice.balance}) to {invoice.customer.name!r} on {portal.host}."
         )
+
+    def _add_staff(self, options):
+        from accounts.models import User
+
+        portal = services.portal_by_host(host=options["host"])
+        email = (options["email"] or "").strip().lower()
+        existing = User.objects.filter(portal=portal, email__iexact=email).first()
+        password = options["password"]
+        generated = False
+        if password is None and (existing is None or not existing.has_usable_password()):
+            if sys.stdin.isatty():
+                password = self._prompt_password()
+            else:
+                password = permissions.staff_password_generate()
+                generated = True
+        if password is not None and not generated:
+            candidate = existing or User(portal=portal, email=email, name=options["name"])
+            try:
+                validate_password(password, user=candidate)
+            except ValidationError as exc:
+                raise CommandError("--password: " + " ".join(exc.messages)) from None
+        user, created = permissions.portal_staff_user_ensure(
+            portal=portal, email=email, password=password, name=options["name"]
+        )
+        verb = "Created" if created else "Updated"
+        self.stdout.write(
+            f"{verb} staff user {user.email} of {portal.host} in the {permissions.PORTAL_ADMINS_GROUP!r} group; "
+            f"admin: {portal.absolute_url('/admin/')}"
+        )
+        if generated:
+            self.stdout.write(f"Password (shown once): {password}")
+        elif password is None:
+            self.stdout.write("Password unchanged.")
+
+    def _prompt_password(self) -> str:
+        for _ in range(3):
+            first = getpass.getpass("Password: ")
+            if first and first == getpass.getpass("Password (again): "):
+                return first
+            self.stderr.write("The passwords were empty or did not match; try again.")
+        raise CommandError("No password given.")
