@@ -6,5 +6,8 @@ app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.login_view, name="login"),
+    path("login/code/", views.login_code_view, name="login_code"),
     path("logout/", views.logout_view, name="logout"),
+    path("accounts/check-email/", views.check_email_view, name="check_email"),
+    path("accounts/verify/<str:token>/", views.verify_view, name="verify"),
 ]

@@ -1,15 +1,312 @@
-from django.contrib.auth import logout
+"""Sign-in pages: the email code, the SSO buttons, sign-out, "check your email" and the link.
+
+Thin: every decision is in ``login_code``, ``sso_login``, ``verification`` and ``services``.
+"""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from sso.selectors import sso_login_buttons
 
-def login_view(request):
-    return render(request, "accounts/login.html", {})
+from .audit import AuditKind, audit_record, client_ip
+from .forms import EmailLoginForm, LoginCodeForm
+from .login_code import login_code_check, login_code_request
+from .ratelimit import CODE_ATTEMPTS_PER_IP, CODE_REQUESTS_PER_EMAIL, CODE_REQUESTS_PER_IP, rate_limit_hit
+from .redirects import redirect_target, safe_next_url
+from .selectors import email_verification_by_token, email_verification_for_session, mask_email
+from .services import SESSION_BACKEND, normalize_email, session_logout
+from .sso_login import VERIFICATION_SESSION_KEY
+from .verification import email_verification_confirm, email_verification_resend
+
+# Session keys of the email-code flow (between /login/ and /login/code/).
+LOGIN_EMAIL_KEY = "accounts.login_email"
+LOGIN_NEXT_KEY = "accounts.login_next"
+LOGIN_FAILURES_KEY = "accounts.login_failures"
+
+WRONG_CODE = "That code isn't right, or it has expired. Check the email and try again, or ask for a new code."
+TOO_MANY_TRIES = "Too many wrong tries for this code. Ask for a new code below."
+CODE_RATE_LIMITED = "Too many sign-in codes have been asked for. Please wait 15 minutes and try again."
+
+
+def _problem(
+    request: HttpRequest,
+    *,
+    status: int,
+    title: str,
+    message: str,
+    action_url: str = "",
+    action_label: str = "",
+) -> HttpResponse:
+    return render(
+        request,
+        "accounts/problem.html",
+        {
+            "title": title,
+            "message": message,
+            "action_url": action_url or reverse("accounts:login"),
+            "action_label": action_label or "Go to the sign-in page",
+        },
+        status=status,
+    )
+
+
+def _sso_only_refusal(request: HttpRequest) -> HttpResponse:
+    return _problem(
+        request,
+        status=403,
+        title="Sign in with your provider",
+        message=f"{request.portal.name} signs people in through single sign-on only; "
+        "sign-in codes by email are switched off.",
+    )
+
+
+def _button_label(description: str) -> str:
+    label = description.strip() or "SSO"
+    return label if label.lower().startswith("sign in") else f"Sign in with {label}"
+
+
+def _sso_buttons(request: HttpRequest, next_url: str) -> list[dict]:
+    query = f"?{urlencode({'next': next_url})}" if next_url else ""
+    return [
+        {"label": _button_label(config.description), "url": reverse("sso:login", args=[config.key]) + query}
+        for config in sso_login_buttons(portal=request.portal)
+    ]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    """GET: the SSO buttons and (unless SSO-only) the email form. POST: ask for a code.
+
+    Known and unknown emails get the same redirect to the same page: nothing tells a visitor
+    whether an address is a contact here. Rate limits apply to both alike.
+    """
+    portal = request.portal
+    next_url = safe_next_url(request=request, url=request.POST.get("next") or request.GET.get("next"))
+    if request.method == "GET" and request.user.is_authenticated:
+        return redirect(redirect_target(request=request, url=next_url))
+    form = None
+    status = 200
+    if request.method == "POST":
+        if portal.sso_only:
+            return _sso_only_refusal(request)
+        form = EmailLoginForm(request.POST)
+        if form.is_valid():
+            email = normalize_email(form.cleaned_data["email"])
+            ip = client_ip(request)
+            over_ip = rate_limit_hit(limit=CODE_REQUESTS_PER_IP, value=ip)
+            over_email = rate_limit_hit(limit=CODE_REQUESTS_PER_EMAIL, value=email)
+            if over_ip or over_email:
+                audit_record(
+                    kind=AuditKind.CODE_RATE_LIMITED,
+                    portal=portal,
+                    email=email,
+                    ip=ip,
+                    detail={"per_ip": over_ip, "per_email": over_email},
+                )
+                form.add_error(None, CODE_RATE_LIMITED)
+                status = 429
+            else:
+                login_code_request(portal=portal, email=email, ip=ip)
+                request.session[LOGIN_EMAIL_KEY] = email
+                request.session[LOGIN_NEXT_KEY] = next_url
+                request.session[LOGIN_FAILURES_KEY] = 0
+                return redirect("accounts:login_code")
+        else:
+            status = 400
+    elif not portal.sso_only:
+        form = EmailLoginForm(initial={"email": request.session.get(LOGIN_EMAIL_KEY, "")})
+    buttons = _sso_buttons(request, next_url)
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "sso_buttons": buttons, "next": next_url, "sso_only": portal.sso_only},
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code_view(request: HttpRequest) -> HttpResponse:
+    """GET: "enter the code" (same words whether or not a code was sent). POST: check it."""
+    portal = request.portal
+    if portal.sso_only:
+        return _sso_only_refusal(request)
+    email = request.session.get(LOGIN_EMAIL_KEY)
+    if not email:
+        messages.info(request, "Enter your email address to get a sign-in code.")
+        return redirect("accounts:login")
+    failures = request.session.get(LOGIN_FAILURES_KEY, 0)
+    locked = failures >= _max_attempts()
+    status = 200
+    error = ""
+    form = LoginCodeForm()
+    if request.method == "POST":
+        form = LoginCodeForm(request.POST)
+        if locked:
+            form = LoginCodeForm()
+            error, status = TOO_MANY_TRIES, 429
+        elif not form.is_valid():
+            status = 400
+        elif rate_limit_hit(limit=CODE_ATTEMPTS_PER_IP, value=client_ip(request)):
+            form = LoginCodeForm()
+            error, status = "Too many attempts from your network. Please wait 15 minutes and try again.", 429
+        else:
+            result = login_code_check(
+                portal=portal, email=email, code=form.cleaned_data["code"], ip=client_ip(request)
+            )
+            if result.status == "ok":
+                next_url = request.session.get(LOGIN_NEXT_KEY, "")
+                for key in (LOGIN_EMAIL_KEY, LOGIN_NEXT_KEY, LOGIN_FAILURES_KEY):
+                    request.session.pop(key, None)
+                login(request, result.user, backend=SESSION_BACKEND)  # rotates the session key
+                return redirect(redirect_target(request=request, url=next_url))
+            if result.status == "disabled":
+                return _problem(
+                    request,
+                    status=403,
+                    title="Account disabled",
+                    message="This account has been disabled. Please contact the portal's support.",
+                )
+            failures = _max_attempts() if result.status == "locked" else failures + 1
+            request.session[LOGIN_FAILURES_KEY] = failures
+            locked = failures >= _max_attempts()
+            form = LoginCodeForm()
+            error, status = (TOO_MANY_TRIES, 429) if locked else (WRONG_CODE, 400)
+    return render(
+        request,
+        "accounts/login_code.html",
+        {
+            "form": form,
+            "error": error,
+            "email": email,
+            "locked": locked,
+            "ttl_minutes": _ttl_minutes(),
+            "next": request.session.get(LOGIN_NEXT_KEY, ""),
+        },
+        status=status,
+    )
+
+
+def _max_attempts() -> int:
+    return settings.LOGIN_CODE_MAX_ATTEMPTS
+
+
+def _ttl_minutes() -> int:
+    return settings.LOGIN_CODE_TTL_MINUTES
 
 
 @require_http_methods(["GET", "POST"])
-def logout_view(request):
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """POST ends the session; GET asks first (a link or prefetch must not sign anyone out)."""
     if request.method == "POST":
-        logout(request)
+        session_logout(request=request)
+        messages.success(request, "You have been signed out.")
         return redirect("accounts:login")
     return render(request, "accounts/logout_confirm.html", {})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def check_email_view(request: HttpRequest) -> HttpResponse:
+    """After a first SSO login: "check your email" with the masked address, and a resend button."""
+    verification = email_verification_for_session(
+        portal=request.portal, verification_id=request.session.get(VERIFICATION_SESSION_KEY)
+    )
+    if verification is None:
+        messages.info(request, "Your sign-in has expired. Please sign in again.")
+        return redirect("accounts:login")
+    if request.method == "POST":
+        outcome = email_verification_resend(identity=verification.identity, ip=client_ip(request))
+        if outcome.status == "sent":
+            request.session[VERIFICATION_SESSION_KEY] = outcome.verification.pk
+            messages.success(request, "We've sent a new link. Links in earlier emails no longer work.")
+        elif outcome.status == "too_soon":
+            messages.error(request, "We've just sent an email. Please wait a minute before asking again.")
+        elif outcome.status in ("hourly_limit", "ip_limit"):
+            messages.error(request, "Too many emails have been sent. Please wait an hour and try again.")
+        elif outcome.status == "already_verified":
+            messages.info(request, "Your email is already confirmed. Please sign in again.")
+            return redirect("accounts:login")
+        else:
+            messages.error(request, "We can't send a link for this sign-in. Please sign in again.")
+            return redirect("accounts:login")
+        return redirect("accounts:check_email")
+    return render(
+        request,
+        "accounts/check_email.html",
+        {
+            "masked_email": mask_email(verification.email),
+            "confirmed": verification.used_at is not None,
+            "expires_at": verification.expires_at,
+        },
+    )
+
+
+_LINK_PROBLEMS = {
+    "malformed": (404, "This link is not valid", "Check that you copied the whole link from the email."),
+    "unknown": (404, "This link is not valid", "Check that you copied the whole link from the email."),
+    "used": (410, "This link has already been used", "Each link works once."),
+    "superseded": (410, "A newer link was sent", "Use the link in the most recent email, or start again."),
+    "expired": (410, "This link has expired", "Links work for a limited time."),
+    "stale": (
+        410,
+        "This link is out of date",
+        "Your sign-in provider now reports another email address for you.",
+    ),
+    "disabled": (403, "Account disabled", "This account has been disabled. Please contact support."),
+}
+
+
+def _link_problem(request: HttpRequest, status_key: str) -> HttpResponse:
+    status, title, message = _LINK_PROBLEMS[status_key]
+    return _problem(
+        request,
+        status=status,
+        title=title,
+        message=f"{message} To get a new link, sign in again.",
+        action_label="Sign in again",
+    )
+
+
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    """The link's URL holds the token: never pass it on in a Referer header, never cache the page."""
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def verify_view(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a confirm page with one button, so mail scanners that open links don't use them up.
+
+    POST: verify, sign this browser in (the session key rotates) and leave the token's URL for
+    the saved ``next`` (same host only) or the dashboard.
+    """
+    if request.method == "GET":
+        lookup = email_verification_by_token(portal=request.portal, token=token)
+        if lookup.status != "ok":
+            return _no_referrer(_link_problem(request, lookup.status))
+        return _no_referrer(
+            render(
+                request,
+                "accounts/verify_confirm.html",
+                {"masked_email": mask_email(lookup.verification.email)},
+            )
+        )
+    outcome = email_verification_confirm(portal=request.portal, token=token, ip=client_ip(request))
+    if outcome.status != "ok":
+        return _no_referrer(_link_problem(request, outcome.status))
+    request.session.pop(VERIFICATION_SESSION_KEY, None)
+    login(request, outcome.user, backend=SESSION_BACKEND)
+    return _no_referrer(redirect(redirect_target(request=request, url=outcome.next_url)))

@@ -1,0 +1,121 @@
+"""The email-code login (the standard non-SSO sign-in): request a code, then check it.
+
+Rules (issue 2): a six-digit code, valid ``LOGIN_CODE_TTL_MINUTES`` from sending, single use, at
+most ``LOGIN_CODE_MAX_ATTEMPTS`` wrong tries per code, sent only to emails that are contacts of the
+portal; a new request supersedes older codes. The caller (the view) never tells the browser
+whether the email is known: both paths end on the same "enter the code" page.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from portal.models import Portal
+from portal.selectors import customers_for_email
+
+from .audit import AuditKind, audit_record
+from .models import LoginCode, User
+from .outbox import login_code_hash, outbox_queue_after_commit
+from .services import normalize_email, user_get_or_create
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    status: Literal["ok", "invalid", "locked", "disabled"]
+    user: User | None = None
+
+
+def login_code_request(*, portal: Portal, email: str, ip: str | None = None) -> LoginCode | None:
+    """Create a code for ``email`` if it is a contact of ``portal`` and queue its mail; else None.
+
+    Unknown emails get an audit row and nothing else. The code itself is made when the mail is
+    sent (see ``outbox``), so the row created here holds no secret.
+    """
+    if portal.sso_only:
+        raise PermissionDenied("This portal signs people in through SSO only.")
+    address = normalize_email(email)
+    known = customers_for_email(portal=portal, email=address).exists()
+    with transaction.atomic():
+        audit_record(
+            kind=AuditKind.CODE_REQUESTED, portal=portal, email=address, ip=ip, detail={"known": known}
+        )
+        if not known:
+            return None
+        LoginCode.objects.filter(portal=portal, email=address, used_at__isnull=True, superseded=False).update(
+            superseded=True
+        )
+        login_code = LoginCode.objects.create(portal=portal, email=address)
+        outbox_queue_after_commit(row=login_code)
+    return login_code
+
+
+def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = None) -> CodeCheck:
+    """Check ``code`` against the newest live code of ``email`` on ``portal``.
+
+    Only the newest code counts (a new request supersedes older ones). A wrong try is counted
+    before answering, under a row lock, so parallel guesses cannot exceed the limit; at the limit
+    the code is dead and the person must ask for a new one. Unknown emails simply have no code:
+    their answers are the same "invalid" as a wrong code. Returns a status instead of raising so
+    the attempt counter is committed.
+    """
+    if portal.sso_only:
+        raise PermissionDenied("This portal signs people in through SSO only.")
+    address = normalize_email(email)
+    max_attempts = settings.LOGIN_CODE_MAX_ATTEMPTS
+    with transaction.atomic():
+        now = timezone.now()
+        row = (
+            LoginCode.objects.select_for_update(of=("self",))
+            .filter(portal=portal, email=address, used_at__isnull=True, superseded=False)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if row is None or row.sent_at is None or not row.code_hash or row.expires_at is None:
+            status, reason = "invalid", "no_live_code"
+        elif row.expires_at <= now:
+            status, reason = "invalid", "expired"
+        elif row.attempts >= max_attempts:
+            status, reason = "locked", "locked"
+        elif constant_time_compare(row.code_hash, login_code_hash(login_code_id=row.pk, code=code)):
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            user = user_get_or_create(portal=portal, email=address)
+            if not user.is_active:
+                audit_record(
+                    kind=AuditKind.CODE_FAILED,
+                    portal=portal,
+                    user=user,
+                    email=address,
+                    ip=ip,
+                    detail={"reason": "user_inactive"},
+                )
+                return CodeCheck(status="disabled")
+            audit_record(
+                kind=AuditKind.SIGNED_IN,
+                portal=portal,
+                user=user,
+                email=address,
+                ip=ip,
+                detail={"method": "email_code"},
+            )
+            return CodeCheck(status="ok", user=user)
+        else:
+            row.attempts += 1
+            row.save(update_fields=["attempts"])
+            if row.attempts >= max_attempts:
+                status, reason = "locked", "too_many_attempts"
+            else:
+                status, reason = "invalid", "wrong_code"
+        audit_record(
+            kind=AuditKind.CODE_LOCKED if reason == "too_many_attempts" else AuditKind.CODE_FAILED,
+            portal=portal,
+            email=address,
+            ip=ip,
+            detail={"reason": reason, "row": row.pk if row else None},
+        )
+    return CodeCheck(status=status)

@@ -1,0 +1,230 @@
+"""The outbox: mail that must go out exactly once, even when the broker is down at queue time.
+
+The database row (``LoginCode``, ``EmailVerification``) is the source of truth; ``sent_at`` is
+null until the mail has left. The flow:
+
+1. a service creates the row and calls ``outbox_queue_after_commit``: once the transaction has
+   committed (so the worker can see the row), ``safe_enqueue`` publishes the Celery task. A publish
+   error (broker down) is logged and swallowed: the page still says "check your email".
+2. the task calls ``outbox_send_login_code`` / ``outbox_send_email_verification``, which lock the
+   row and return at once if it is already sent (a retry after a successful send sends nothing),
+   otherwise make the secret *at send time*, store only its hash, send, and set ``sent_at``.
+3. every minute, beat runs ``outbox_requeue_unsent``: unsent, still useful rows that were not
+   published in the last minute are published again. The lock in step 2 makes duplicates harmless.
+
+Secrets are made at send time so that nothing usable waits in the database or in the broker: the
+task message holds only the row id.
+"""
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from .audit import AuditKind, audit_record
+from .mail import portal_mail_send
+from .models import EmailVerification, LoginCode
+
+logger = logging.getLogger("accounts.outbox")
+
+#: A row whose publish succeeded this recently is not re-queued by beat.
+REQUEUE_AFTER = timedelta(seconds=60)
+#: Give up on a row after this many send attempts (task retries and beat re-queues together).
+MAX_SEND_ATTEMPTS = 20
+LOGIN_CODE_HMAC_SALT = "accounts.LoginCode.code"
+
+
+def login_code_hash(*, login_code_id: int, code: str) -> str:
+    """HMAC of the code, keyed by SECRET_KEY and bound to the row: a database leak does not let
+    anyone test the 10^6 possible codes offline, and equal codes of two rows hash differently."""
+    return salted_hmac(LOGIN_CODE_HMAC_SALT, f"{login_code_id}:{code}", algorithm="sha256").hexdigest()
+
+
+def verification_token_hash(token: str) -> str:
+    """SHA-256 of a verification token. The token has 256 random bits, so a plain hash is enough:
+    it cannot be brute-forced, and lookups by hash leak nothing through timing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login_code_ttl() -> timedelta:
+    return timedelta(minutes=settings.LOGIN_CODE_TTL_MINUTES)
+
+
+def email_verification_ttl() -> timedelta:
+    return timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS)
+
+
+# --- queueing -----------------------------------------------------------------------------------
+
+
+def _task_for(model):
+    from . import tasks  # tasks import this module
+
+    if model is LoginCode:
+        return tasks.send_login_code
+    if model is EmailVerification:
+        return tasks.send_email_verification
+    raise TypeError(f"No outbox task for {model.__name__}")
+
+
+def safe_enqueue(*, model, row_id: int) -> bool:
+    """Publish the send task for one row; True when the broker took it.
+
+    Any publishing error is caught on purpose: the row stays unsent and beat re-queues it, so a
+    broker outage delays mail but never breaks the page that asked for it. Publishing fails fast
+    (socket timeouts and a single connection retry in settings), so a request never hangs on it.
+    """
+    task = _task_for(model)
+    try:
+        task.apply_async(args=[row_id])
+    except Exception as exc:
+        logger.warning(
+            "mail not queued; the outbox will retry",
+            extra={"model": model.__name__, "row_id": row_id, "error": type(exc).__name__},
+        )
+        return False
+    model.objects.filter(pk=row_id).update(last_queued_at=timezone.now())
+    return True
+
+
+def outbox_queue_after_commit(*, row: LoginCode | EmailVerification) -> None:
+    """Queue the row's mail once the surrounding transaction commits (the worker must see the row)."""
+    transaction.on_commit(partial(safe_enqueue, model=type(row), row_id=row.pk))
+
+
+def outbox_requeue_unsent() -> int:
+    """Re-publish unsent, still useful rows that were not published in the last minute (beat task).
+
+    Login codes are useful for ``LOGIN_CODE_TTL_MINUTES`` after they were asked for (a later code
+    is one the person has given up on); verifications until they expire.
+    """
+    now = timezone.now()
+    waiting = Q(
+        sent_at__isnull=True, superseded=False, used_at__isnull=True, send_attempts__lt=MAX_SEND_ATTEMPTS
+    ) & (Q(last_queued_at__isnull=True) | Q(last_queued_at__lt=now - REQUEUE_AFTER))
+    code_ids = list(
+        LoginCode.objects.filter(waiting, created_at__gt=now - login_code_ttl())
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    verification_ids = list(
+        EmailVerification.objects.filter(waiting, expires_at__gt=now)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    queued = 0
+    for row_id in code_ids:
+        queued += safe_enqueue(model=LoginCode, row_id=row_id)
+    for row_id in verification_ids:
+        queued += safe_enqueue(model=EmailVerification, row_id=row_id)
+    if code_ids or verification_ids:
+        logger.info(
+            "outbox re-queued unsent mail",
+            extra={"login_codes": len(code_ids), "verifications": len(verification_ids), "queued": queued},
+        )
+    return queued
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+def _count_attempt(*, model, row_id: int) -> None:
+    """Counted outside the send transaction, so an attempt that fails (and rolls back) still counts."""
+    model.objects.filter(pk=row_id, sent_at__isnull=True).update(send_attempts=F("send_attempts") + 1)
+
+
+def outbox_send_login_code(*, login_code_id: int) -> bool:
+    """Send one login code's mail unless already sent or no longer useful; True when a mail left.
+
+    The row lock is held while the mail is handed to SMTP: a second task for the same row (a retry,
+    a beat re-queue) waits, then sees ``sent_at`` and sends nothing. If SMTP fails the transaction
+    rolls back (no hash is stored) and the exception reaches the task, which retries.
+    """
+    _count_attempt(model=LoginCode, row_id=login_code_id)
+    with transaction.atomic():
+        row = (
+            LoginCode.objects.select_for_update(of=("self",))
+            .select_related("portal")
+            .filter(pk=login_code_id)
+            .first()
+        )
+        now = timezone.now()
+        if (
+            row is None
+            or row.sent_at is not None
+            or row.superseded
+            or row.used_at is not None
+            or row.created_at <= now - login_code_ttl()
+            or row.portal.sso_only
+        ):
+            return False
+        code = f"{secrets.randbelow(10**6):06d}"
+        row.code_hash = login_code_hash(login_code_id=row.pk, code=code)
+        row.expires_at = now + login_code_ttl()
+        portal_mail_send(
+            portal=row.portal,
+            to=row.email,
+            subject=f"Your sign-in code for {row.portal.name}",
+            template="login_code",
+            context={"code": code, "ttl_minutes": settings.LOGIN_CODE_TTL_MINUTES},
+        )
+        row.sent_at = timezone.now()
+        row.save(update_fields=["code_hash", "expires_at", "sent_at"])
+        audit_record(kind=AuditKind.CODE_SENT, portal=row.portal, email=row.email, detail={"row": row.pk})
+    return True
+
+
+def outbox_send_email_verification(*, verification_id: int) -> bool:
+    """Send one verification link unless already sent or no longer useful; True when a mail left.
+
+    Same locking and retry story as ``outbox_send_login_code``. The token has 256 random bits
+    (``secrets.token_urlsafe(32)``); only its SHA-256 is stored.
+    """
+    _count_attempt(model=EmailVerification, row_id=verification_id)
+    with transaction.atomic():
+        row = (
+            EmailVerification.objects.select_for_update(of=("self",))
+            .select_related("portal")
+            .filter(pk=verification_id)
+            .first()
+        )
+        now = timezone.now()
+        if (
+            row is None
+            or row.sent_at is not None
+            or row.superseded
+            or row.used_at is not None
+            or row.expires_at <= now
+        ):
+            return False
+        token = secrets.token_urlsafe(32)
+        row.token_hash = verification_token_hash(token)
+        link = row.portal.absolute_url(reverse("accounts:verify", args=[token]))
+        portal_mail_send(
+            portal=row.portal,
+            to=row.email,
+            subject=f"Confirm your email to sign in to {row.portal.name}",
+            template="verify_email",
+            context={"link": link, "expires_at": row.expires_at, "ttl_hours": _hours_left(row, now)},
+        )
+        row.sent_at = timezone.now()
+        row.save(update_fields=["token_hash", "sent_at"])
+        audit_record(
+            kind=AuditKind.VERIFICATION_SENT,
+            portal=row.portal,
+            email=row.email,
+            detail={"row": row.pk, "identity": row.identity_id},
+        )
+    return True
+
+
+def _hours_left(row: EmailVerification, now) -> int:
+    return max(1, round((row.expires_at - now).total_seconds() / 3600))

@@ -1,0 +1,99 @@
+"""Writes of the accounts app that several flows share: users, sign-out, identity revocation.
+
+The two sign-in flows have their own modules: ``login_code`` (the email code) and ``sso_login``
+(first SSO login and the email-verification link). Mail goes through ``outbox``.
+"""
+
+from django.contrib.auth import logout
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.http import HttpRequest
+from django.utils import timezone
+
+from portal.models import Portal
+
+from .audit import AuditKind, audit_record
+from .models import Identity, User
+
+#: The backend recorded in sessions opened by the email code or the verification link. Those
+#: sign-ins are decided by our own services, so any backend whose ``get_user`` loads our User
+#: works; the model backend does, with no network or provider state (the SSO backend is for
+#: sessions opened by the provider callback).
+SESSION_BACKEND = "accounts.backends.PortalPasswordBackend"
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def user_by_email(*, portal: Portal, email: str) -> User | None:
+    return (
+        User.objects.alias(email_lower=Lower("email"))
+        .filter(portal=portal, email_lower=normalize_email(email))
+        .first()
+    )
+
+
+def user_get_or_create(*, portal: Portal, email: str) -> User:
+    """The user of ``portal`` with ``email`` (case-insensitive), created on first proof of ownership.
+
+    A user is "an email proven on one portal": callers only reach here after the person proved
+    they own the mailbox (a code or a link sent to it). Concurrent first sign-ins race on the
+    unique (portal, lower(email)) constraint; the loser reads the winner's row.
+    """
+    address = normalize_email(email)
+    user = user_by_email(portal=portal, email=address)
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=address, portal=portal)
+    except IntegrityError:
+        user = user_by_email(portal=portal, email=address)
+        if user is None:
+            raise
+        return user
+
+
+def session_logout(*, request: HttpRequest) -> None:
+    """End the session (audited). The SSO logout (RP-initiated) is layered on top by the sso app."""
+    user = request.user if request.user.is_authenticated else None
+    if user is not None:
+        audit_record(
+            kind=AuditKind.SIGNED_OUT,
+            portal=getattr(request, "portal", None),
+            user=user,
+            email=user.email,
+            request=request,
+        )
+    logout(request)
+
+
+@transaction.atomic
+def identity_revoke(*, identity: Identity, by_user: User | None = None, ip: str | None = None) -> Identity:
+    """Unlink an SSO identity and clear its verification; its next login must verify the email again.
+
+    Pending verification links are cancelled too, so a link mailed before the revocation cannot
+    re-link the identity. The user row and its sessions stay (the user may also sign in by code).
+    """
+    identity = Identity.objects.select_for_update().get(pk=identity.pk)
+    previous_user_id = identity.user_id
+    identity.user = None
+    identity.verified_at = None
+    identity.revoked_at = timezone.now()
+    identity.save(update_fields=["user", "verified_at", "revoked_at"])
+    identity.verifications.filter(used_at__isnull=True, superseded=False).update(superseded=True)
+    audit_record(
+        kind=AuditKind.IDENTITY_REVOKED,
+        portal=identity.portal,
+        user=by_user,
+        email=identity.email,
+        ip=ip,
+        detail={
+            "identity": identity.pk,
+            "issuer": identity.issuer,
+            "sub": identity.sub,
+            "unlinked_user": previous_user_id,
+        },
+    )
+    return identity

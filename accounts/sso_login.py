@@ -1,0 +1,123 @@
+"""What happens after the provider has vouched for a person: sign in, or prove the email first.
+
+The sso app validates the provider's ID token and calls ``sso_identity_login``. The identity is
+keyed by (portal, issuer, sub), never by email: the same email from another issuer or another
+portal is another identity. An identity signs in directly only when it is verified *and* the
+email the provider reports now is the email of the user it is linked to. Otherwise a link is
+mailed to the reported email and the browser goes to the "check your email" page.
+
+Email change at the provider (decision): the identity records the new email and the login is
+treated as unverified: no sign-in at all, a link goes to the new address. We do not sign the
+person in as the old user, because the provider no longer vouches for the old address (it may
+have been reassigned to someone else, e.g. a recycled mailbox), and we do not grant the new
+address before it is proven. The old link stays on the identity until the new email is verified.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from .audit import AuditKind, audit_record, client_ip
+from .models import Identity, User
+from .redirects import MAX_NEXT_LENGTH
+from .services import normalize_email
+from .verification import email_verification_for_login
+
+#: The session key holding the id of the verification the "check your email" page shows.
+VERIFICATION_SESSION_KEY = "accounts.verification_id"
+
+
+@dataclass(frozen=True)
+class SSOLoginResult:
+    user: "User | None"  # identity verified (and email still verified): the caller signs this user in
+    check_email_url: str = ""  # otherwise: where to send the browser ("check your email" page)
+    identity: "Identity | None" = None
+    #: Set when neither applies (no usable email or subject, disabled account): a message for the
+    #: person; the caller shows it (4xx) and logs the SSO event.
+    error: str = ""
+
+
+def _clean_email(email: str) -> str:
+    address = normalize_email(email)
+    if not address or len(address) > 254:
+        return ""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return ""
+    return address
+
+
+def _storable_next(next_url: str) -> str:
+    """The caller validated ``next_url``; one that would not fit the column is dropped (dashboard)."""
+    return next_url if next_url and len(next_url) <= MAX_NEXT_LENGTH else ""
+
+
+def sso_identity_login(
+    *, request: HttpRequest, sso_config, issuer: str, sub: str, email: str, name: str, next_url: str
+) -> SSOLoginResult:
+    """Record this login of (issuer, sub) and decide: sign in now, or mail a verification link.
+
+    ``next_url`` must already be validated by the caller (same host); it is saved on the
+    verification so the link lands there, even in another browser.
+    """
+    portal = sso_config.portal
+    ip = client_ip(request)
+    if not issuer or not sub or len(issuer) > 300 or len(sub) > 255:
+        return SSOLoginResult(user=None, error="Your sign-in provider did not identify you properly.")
+    address = _clean_email(email)
+    now = timezone.now()
+    with transaction.atomic():
+        identity, created = Identity.objects.select_for_update().get_or_create(
+            portal=portal,
+            issuer=issuer,
+            sub=sub,
+            defaults={"sso_config": sso_config, "first_login_at": now},
+        )
+        previous_email = identity.email
+        identity.sso_config = sso_config
+        identity.name = (name or "")[:200]
+        identity.last_login_at = now
+        if address:
+            identity.email = address
+        identity.save(update_fields=["sso_config", "name", "last_login_at", "email"])
+        if not address:
+            return SSOLoginResult(
+                user=None,
+                identity=identity,
+                error="Your sign-in provider did not share a valid email address, which this portal needs "
+                "to find your account. Please ask your provider to add one.",
+            )
+        if not created and previous_email and previous_email != address:
+            audit_record(
+                kind=AuditKind.IDENTITY_EMAIL_CHANGED,
+                portal=portal,
+                email=address,
+                ip=ip,
+                detail={"identity": identity.pk, "previous_email": previous_email},
+            )
+        user = identity.user if identity.verified_at is not None else None
+        if user is not None and user.portal_id == portal.pk and user.email == address:
+            if not user.is_active:
+                return SSOLoginResult(
+                    user=None, identity=identity, error="This account has been disabled on this portal."
+                )
+            audit_record(
+                kind=AuditKind.SIGNED_IN,
+                portal=portal,
+                user=user,
+                email=address,
+                ip=ip,
+                detail={"method": "sso", "identity": identity.pk, "config": sso_config.key},
+            )
+            return SSOLoginResult(user=user, identity=identity)
+        verification = email_verification_for_login(
+            identity=identity, email=address, next_url=_storable_next(next_url), ip=ip
+        )
+    request.session[VERIFICATION_SESSION_KEY] = verification.pk
+    return SSOLoginResult(user=None, check_email_url=reverse("accounts:check_email"), identity=identity)

@@ -1,0 +1,205 @@
+"""Email verification of SSO identities: create (and resend) the link, and confirm it.
+
+The provider's email claim is not proof that the person owns the mailbox, and the email decides
+whose invoices they see. So an identity is linked to the user with that email only after a link
+mailed to that address has been used. Tokens: 256 random bits, made at send time, stored as
+SHA-256, single use, expiring after ``EMAIL_VERIFICATION_TTL_HOURS``.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from portal.models import Portal
+
+from .audit import AuditKind, audit_record
+from .models import EmailVerification, Identity, User
+from .outbox import email_verification_ttl, outbox_queue_after_commit
+from .ratelimit import VERIFICATION_RESENDS_PER_IP, rate_limit_hit
+from .selectors import email_verification_by_token
+from .services import user_by_email, user_get_or_create
+
+#: Per identity: no new mail within a minute of the last one, at most five an hour.
+MIN_INTERVAL = timedelta(minutes=1)
+PER_HOUR = 5
+
+
+def _pending(identity: Identity) -> QuerySet[EmailVerification]:
+    return identity.verifications.filter(used_at__isnull=True, superseded=False)
+
+
+def _create_and_queue(
+    *, identity: Identity, email: str, next_url: str, ip: str | None, detail: dict
+) -> EmailVerification:
+    """A new verification that supersedes every pending one of the identity, mailed after commit."""
+    now = timezone.now()
+    _pending(identity).update(superseded=True)
+    verification = EmailVerification.objects.create(
+        portal=identity.portal,
+        identity=identity,
+        email=email,
+        next_url=next_url,
+        expires_at=now + email_verification_ttl(),
+        requested_ip=ip,
+        created_at=now,
+    )
+    audit_record(
+        kind=AuditKind.VERIFICATION_REQUESTED,
+        portal=identity.portal,
+        email=email,
+        ip=ip,
+        detail={"identity": identity.pk, "verification": verification.pk, **detail},
+    )
+    outbox_queue_after_commit(row=verification)
+    return verification
+
+
+def email_verification_for_login(
+    *, identity: Identity, email: str, next_url: str, ip: str | None
+) -> EmailVerification:
+    """The verification a login of an unverified identity points the browser at.
+
+    Called with the identity row locked. It does not mail again when a live link for the same
+    email is still waiting to go out or went out less than a minute ago, nor beyond the hourly
+    limit (then the page still says "check your email"; the resend button explains the limit).
+    """
+    now = timezone.now()
+    latest = _pending(identity).filter(email=email, expires_at__gt=now).order_by("-created_at", "-id").first()
+    if latest is not None and (latest.sent_at is None or latest.sent_at > now - MIN_INTERVAL):
+        if next_url and latest.next_url != next_url:
+            latest.next_url = next_url  # the newest login decides where the link lands
+            latest.save(update_fields=["next_url"])
+        return latest
+    if identity.verifications.filter(created_at__gt=now - timedelta(hours=1)).count() >= PER_HOUR:
+        fallback = latest or identity.verifications.order_by("-created_at", "-id").first()
+        if fallback is not None:
+            return fallback
+    return _create_and_queue(
+        identity=identity, email=email, next_url=next_url, ip=ip, detail={"via": "login"}
+    )
+
+
+@dataclass(frozen=True)
+class ResendOutcome:
+    status: Literal["sent", "too_soon", "hourly_limit", "ip_limit", "already_verified", "no_email"]
+    verification: EmailVerification | None = None
+
+
+def email_verification_resend(
+    *, identity: Identity, ip: str | None, enforce_limits: bool = True, by_user: User | None = None
+) -> ResendOutcome:
+    """Mail a new link for the identity's current email; the older unsent or unused link stops working.
+
+    Limits (``enforce_limits``, off for staff in the admin): 1 a minute and 5 an hour per identity,
+    counted in the database so they hold across processes, and a per-IP limit in the cache.
+    """
+    with transaction.atomic():
+        identity = Identity.objects.select_for_update().select_related("portal", "user").get(pk=identity.pk)
+        if not identity.email:
+            return ResendOutcome("no_email")
+        if (
+            identity.verified_at is not None
+            and identity.user is not None
+            and identity.user.email == identity.email
+        ):
+            return ResendOutcome("already_verified")
+        latest = identity.verifications.order_by("-created_at", "-id").first()
+        if enforce_limits:
+            now = timezone.now()
+            if latest is not None and latest.created_at > now - MIN_INTERVAL:
+                return ResendOutcome("too_soon", latest)
+            if identity.verifications.filter(created_at__gt=now - timedelta(hours=1)).count() >= PER_HOUR:
+                return ResendOutcome("hourly_limit", latest)
+            if rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, value=ip):
+                return ResendOutcome("ip_limit", latest)
+        verification = _create_and_queue(
+            identity=identity,
+            email=identity.email,
+            next_url=latest.next_url if latest is not None else "",
+            ip=ip,
+            detail={"via": "admin" if by_user is not None else "resend"},
+        )
+    return ResendOutcome("sent", verification)
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    status: Literal["ok", "malformed", "unknown", "used", "superseded", "expired", "stale", "disabled"]
+    user: User | None = None
+    next_url: str = ""
+
+
+def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) -> ConfirmOutcome:
+    """Use a verification link: link the identity to the user with that email and return the user.
+
+    The caller signs the browser in; it may be another browser than the one that started the
+    login (the token is the proof, not the session). Re-checked under row locks so a double
+    submit cannot use the link twice. A link for an email the provider no longer reports is
+    refused ("stale"): access follows only the email the identity currently has.
+    """
+    lookup = email_verification_by_token(portal=portal, token=token)
+    if lookup.status != "ok":
+        return _refused(portal=portal, status=lookup.status, verification=lookup.verification, ip=ip)
+    with transaction.atomic():
+        verification = EmailVerification.objects.select_for_update(of=("self",)).get(
+            pk=lookup.verification.pk
+        )
+        identity = Identity.objects.select_for_update().get(pk=verification.identity_id)
+        now = timezone.now()
+        user = user_by_email(portal=portal, email=verification.email)
+        if verification.used_at is not None:  # a parallel submit won
+            status = "used"
+        elif verification.superseded:
+            status = "superseded"
+        elif verification.expires_at <= now:
+            status = "expired"
+        elif identity.email != verification.email:
+            status = "stale"
+        elif user is not None and not user.is_active:
+            status = "disabled"
+        else:
+            status = "ok"
+            if user is None:
+                user = user_get_or_create(portal=portal, email=verification.email)
+            verification.used_at = now
+            verification.save(update_fields=["used_at"])
+            _pending(identity).exclude(pk=verification.pk).update(superseded=True)
+            identity.user = user
+            identity.verified_at = now
+            identity.revoked_at = None
+            identity.save(update_fields=["user", "verified_at", "revoked_at"])
+            audit_record(
+                kind=AuditKind.VERIFICATION_CONFIRMED,
+                portal=portal,
+                user=user,
+                email=verification.email,
+                ip=ip,
+                detail={"identity": identity.pk, "verification": verification.pk},
+            )
+            audit_record(
+                kind=AuditKind.SIGNED_IN,
+                portal=portal,
+                user=user,
+                email=verification.email,
+                ip=ip,
+                detail={"method": "email_link", "identity": identity.pk},
+            )
+    if status != "ok":
+        return _refused(portal=portal, status=status, verification=verification, ip=ip)
+    return ConfirmOutcome("ok", user=user, next_url=verification.next_url)
+
+
+def _refused(*, portal: Portal, status: str, verification: EmailVerification | None, ip: str | None):
+    if status != "malformed":  # random junk in URLs is noise, not a security event worth a row
+        audit_record(
+            kind=AuditKind.VERIFICATION_FAILED,
+            portal=portal,
+            email=verification.email if verification is not None else "",
+            ip=ip,
+            detail={"reason": status, "verification": verification.pk if verification else None},
+        )
+    return ConfirmOutcome(status)
