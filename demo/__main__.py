@@ -95,12 +95,14 @@ def banner(config: seed.DemoConfig) -> str:
   Open the portal:   {seed.PORTAL_URL}/
       Click "HaloPSA" and sign in at the stand-in as one of:
 {users}
-      A first SSO login sends a verification mail: it is printed in this console; open its link.
+      A first SSO login sends a verification mail: open its link in the dev mailbox (also printed here).
 
   HaloPSA stand-in:  {seed.STANDIN_PORTAL_PAGE}  (its customer portal; "Billing" is the deep-login link)
       issuer {seed.ISSUER}   client ID {seed.CLIENT_ID}   tenant {seed.TENANT}
   SSO login URL:     {config.login_url}
-  Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD}
+  Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (superuser, all portals)
+                     portal staff (Acme only): {seed.STAFF_EMAIL} / {seed.STAFF_PASSWORD}
+  Dev mailbox:       {seed.PORTAL_URL}/dev/mailbox/  (every mail the portal sends, links clickable)
 
   *.localhost names resolve in Chrome and Firefox; elsewhere add "127.0.0.1 {seed.PORTAL_HOST}" to /etc/hosts.
   Press Ctrl-C to stop both servers.

@@ -26,6 +26,9 @@ CLIENT_ID = "portal-demo"
 TENANT = "demo"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin"
+# A portal staff user: admin access to the Acme portal only (the "Portal administrators" group).
+STAFF_EMAIL = "staff@acme.example"
+STAFF_PASSWORD = "staff"
 
 # (email, password, name, who they are in the demo)
 STANDIN_USERS = [
@@ -67,6 +70,7 @@ def prepare_portal() -> DemoConfig:
 
     config = _sso_config(portal)
     _admin_user()
+    _staff_user(portal)
     return DemoConfig(key=config.key, callback_url=config.callback_url, login_url=config.login_url)
 
 
@@ -120,6 +124,19 @@ def _admin_user() -> None:
         return
     User.objects.create_superuser(ADMIN_EMAIL, ADMIN_PASSWORD)
     _say(f"created superuser {ADMIN_EMAIL}")
+
+
+def _staff_user(portal) -> None:
+    """The demo's portal staff user; an existing one keeps the password the person may have changed."""
+    from portal.permissions import portal_staff_user_ensure
+
+    user, created = portal_staff_user_ensure(
+        portal=portal, email=STAFF_EMAIL, password=None, name="Acme staff"
+    )
+    if created or not user.has_usable_password():
+        user.set_password(STAFF_PASSWORD)
+        user.save(update_fields=["password"])
+        _say(f"created portal staff user {STAFF_EMAIL}")
 
 
 def _standin(*args: str, env: dict[str, str]) -> str:
