@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
@@ -103,8 +104,7 @@ class SSOConfigAdmin(PortalScopedAdmin):
                 },
             ),
             ("3. Signing out", {"fields": ["logout_redirect_url"]}),
-            ("History", {"classes": ["collapse"], "fields": ["created_at", "updated_at"]}),
-        ]
+        ] + ([("History", {"classes": ["collapse"], "fields": ["created_at", "updated_at"]})] if obj else [])
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -245,7 +245,8 @@ class SSOConfigAdmin(PortalScopedAdmin):
 class SSOEventAdmin(PortalScopedAdmin):
     """The sign-in log, read-only: how an admin finds which value of a config is wrong."""
 
-    list_display = ["created_at", "outcome", "reason", "config_label", "email", "sub", "short_message"]
+    list_display = ["when", "outcome", "reason", "config_label", "person", "short_message"]
+    list_display_links = ["when"]
     list_filter = [("config", admin.RelatedOnlyFieldListFilter), "outcome", "reason"]
     search_fields = ["email", "sub", "config_key"]
     list_select_related = ["config", "portal"]
@@ -283,6 +284,17 @@ class SSOEventAdmin(PortalScopedAdmin):
     def config_label(self, obj):
         return obj.config.description if obj.config else f"(deleted) {obj.config_key}"
 
+    class Media:
+        css = {"all": ["sso/admin.css"]}
+
+    @admin.display(description="time", ordering="created_at")
+    def when(self, obj):
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="email / sub")
+    def person(self, obj):
+        return obj.email or obj.sub or "—"
+
     @admin.display(description="message")
     def short_message(self, obj):
-        return obj.message if len(obj.message) <= 120 else obj.message[:119] + "…"
+        return obj.message if len(obj.message) <= 90 else obj.message[:89] + "…"

@@ -28,13 +28,24 @@ class SSOConfigAdminForm(forms.ModelForm):
         label="Issuer URL",
         max_length=_model_field("issuer").max_length,
         help_text=_model_field("issuer").help_text,
+        widget=forms.TextInput(
+            attrs={
+                "class": "vTextField sso-wide",
+                "placeholder": "https://<instance>.halopsa.com/auth",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "inputmode": "url",
+            }
+        ),
     )
     client_secret = forms.CharField(
         label="Client secret",
         required=False,
         strip=True,
         max_length=_model_field("client_secret").max_length,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField sso-wide"}
+        ),
         help_text=SECRET_HELP_NONE,
     )
     clear_client_secret = forms.BooleanField(
@@ -47,6 +58,14 @@ class SSOConfigAdminForm(forms.ModelForm):
         required=False,
         max_length=_model_field("logout_redirect_url").max_length,
         help_text=_model_field("logout_redirect_url").help_text,
+        widget=forms.TextInput(
+            attrs={
+                "class": "vTextField sso-wide",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "inputmode": "url",
+            }
+        ),
     )
 
     class Meta:
@@ -70,6 +89,11 @@ class SSOConfigAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("client_id", "tenant", "scope"):
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"spellcheck": "false", "autocomplete": "off"})
+        if "client_id" in self.fields:
+            self.fields["client_id"].widget.attrs["class"] = "vTextField sso-wide"
         if self.instance.pk and self.instance.has_client_secret:
             self.fields["client_secret"].help_text = SECRET_HELP_STORED
             self.fields["client_secret"].widget.attrs["placeholder"] = "(stored; leave blank to keep)"

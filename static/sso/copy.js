@@ -44,9 +44,19 @@
     }
     var text = target.textContent.trim();
     if (navigator.clipboard && window.isSecureContext) {
+      // A browser may leave the promise pending (e.g. waiting on a permission): fall back
+      // to selecting the text if it has not settled quickly.
+      var settled = false;
+      var timer = window.setTimeout(function () {
+        if (!settled) { settled = true; fallback(button, target); }
+      }, 1500);
       navigator.clipboard.writeText(text).then(
-        function () { announce(button, "Copied."); },
-        function () { fallback(button, target); }
+        function () {
+          if (!settled) { settled = true; window.clearTimeout(timer); announce(button, "Copied."); }
+        },
+        function () {
+          if (!settled) { settled = true; window.clearTimeout(timer); fallback(button, target); }
+        }
       );
     } else {
       fallback(button, target);
