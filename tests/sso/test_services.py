@@ -286,3 +286,17 @@ def test_delete_keeps_the_key_reserved(portal):
     assert not SSOConfig.objects.exists()
     assert IssuedKey.objects.filter(key=key).exists()
     assert AuditEvent.objects.filter(kind="sso_config_deleted", detail__config_key=key).exists()
+
+
+def test_the_secret_never_reaches_the_logs(portal, caplog, django_capture_on_commit_callbacks):
+    secret = "log-leak-canary-9f8e7d"
+    caplog.set_level("DEBUG")
+    with django_capture_on_commit_callbacks(execute=True):
+        config = sso_config_create(portal=portal, issuer=ISSUER, client_id="a", client_secret=secret)
+    with django_capture_on_commit_callbacks(execute=True):
+        sso_config_update(config=config, client_secret=secret + "-2", description="Renamed")
+    with django_capture_on_commit_callbacks(execute=True):
+        sso_config_delete(config=config)
+    assert "sso_config_created" in caplog.text
+    assert "sso_config_updated" in caplog.text
+    assert secret not in caplog.text
