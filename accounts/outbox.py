@@ -81,17 +81,24 @@ def safe_enqueue(*, model, row_id: int) -> bool:
     Any publishing error is caught on purpose: the row stays unsent and beat re-queues it, so a
     broker outage delays mail but never breaks the page that asked for it. Publishing fails fast
     (socket timeouts and a single connection retry in settings), so a request never hangs on it.
+
+    ``last_queued_at`` is written *before* publishing (and put back if publishing fails): once the
+    task is out, a worker may hold the row's lock while it talks to SMTP, and a web request must
+    never wait for that.
     """
     task = _task_for(model)
+    rows = model.objects.filter(pk=row_id)
+    previous = rows.values_list("last_queued_at", flat=True).first()
+    rows.update(last_queued_at=timezone.now())
     try:
         task.apply_async(args=[row_id])
     except Exception as exc:
+        rows.update(last_queued_at=previous)
         logger.warning(
             "mail not queued; the outbox will retry",
             extra={"model": model.__name__, "row_id": row_id, "error": type(exc).__name__},
         )
         return False
-    model.objects.filter(pk=row_id).update(last_queued_at=timezone.now())
     return True
 
 

@@ -98,7 +98,11 @@ def email_verification_resend(
     counted in the database so they hold across processes, and a per-IP limit in the cache.
     """
     with transaction.atomic():
-        identity = Identity.objects.select_for_update().select_related("portal", "user").get(pk=identity.pk)
+        identity = (
+            Identity.objects.select_for_update(of=("self",))
+            .select_related("portal", "user")
+            .get(pk=identity.pk)
+        )
         if not identity.email:
             return ResendOutcome("no_email")
         if (
