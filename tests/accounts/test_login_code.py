@@ -317,3 +317,12 @@ def test_logout_get_asks_and_post_signs_out(client, user):
     assert SESSION_KEY not in client.session
     assert AuditEvent.objects.filter(kind="signed_out", user=user).exists()
     assert client.get("/")["Location"].startswith("/login/")
+
+
+def test_oversized_request_body_is_a_400_not_a_500(client, contact, request_code):
+    response = client.post("/login/", {"email": "a@example.com", "padding": "x" * 400_000})
+    assert response.status_code == 400
+    request_code("alice@example.com")
+    response = client.post("/login/code/", {"code": "1" * 400_000})
+    assert response.status_code == 400
+    assert LoginCode.objects.get().attempts == 0

@@ -1,0 +1,53 @@
+"""Small pieces: masking, safe redirects, rate-limit windows."""
+
+import pytest
+from django.test import RequestFactory
+
+from accounts.ratelimit import Limit, rate_limit_hit
+from accounts.redirects import redirect_target, safe_next_url
+from accounts.selectors import mask_email
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [
+        ("alice@example.com", "a***e@example.com"),
+        ("al@example.com", "a***l@example.com"),
+        ("a@example.com", "a***@example.com"),
+        ("weird@sub@example.com", "w***b@example.com"),
+        ("no-at-sign", "***"),
+        ("", "***"),
+    ],
+)
+def test_mask_email(email, masked):
+    assert mask_email(email) == masked
+
+
+@pytest.mark.parametrize(
+    ("secure", "url", "expected"),
+    [
+        (False, "/invoices/", "/invoices/"),
+        (False, "http://acme.localhost/invoices/", "http://acme.localhost/invoices/"),
+        (True, "https://acme.localhost/invoices/", "https://acme.localhost/invoices/"),
+        (True, "http://acme.localhost/invoices/", ""),  # no downgrade from https
+        (False, "https://evil.example/", ""),
+        (False, "//evil.example/", ""),
+        (False, "", ""),
+        (False, None, ""),
+    ],
+)
+def test_safe_next_url(secure, url, expected):
+    request = RequestFactory().get("/", HTTP_HOST="acme.localhost", secure=secure)
+    assert safe_next_url(request=request, url=url) == expected
+
+
+def test_redirect_target_defaults_to_the_dashboard():
+    request = RequestFactory().get("/", HTTP_HOST="acme.localhost")
+    assert redirect_target(request=request, url="https://evil.example/") == "/"
+
+
+def test_rate_limit_counts_per_value_within_a_window():
+    limit = Limit("test", 2, 60)
+    assert [rate_limit_hit(limit=limit, value="a") for _ in range(3)] == [False, False, True]
+    assert rate_limit_hit(limit=limit, value="b") is False
+    assert rate_limit_hit(limit=limit, value=None) is False
