@@ -173,3 +173,12 @@ def test_staff_user_cannot_sign_in_to_another_portals_admin(client, portal, othe
     )
     assert response.status_code == 200  # the form again, with an error: no such user on this portal
     assert not response.wsgi_request.user.is_authenticated
+
+
+def test_add_staff_asks_for_the_password_on_a_terminal(portal, monkeypatch):
+    answers = iter(["first-try-pass", "typo-pass-phrase", "a-long-pass-phrase", "a-long-pass-phrase"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    out = _add_staff("--host", "acme.localhost", "--email", "staff@acme.example")
+    assert "shown once" not in out
+    assert User.objects.get(email="staff@acme.example").check_password("a-long-pass-phrase")
