@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from sso.logout import sso_logout_url
 from sso.selectors import sso_login_buttons
 
 from .audit import AuditKind, audit_record, client_ip
@@ -209,7 +210,11 @@ def _ttl_minutes() -> int:
 def logout_view(request: HttpRequest) -> HttpResponse:
     """POST ends the session; GET asks first (a link or prefetch must not sign anyone out)."""
     if request.method == "POST":
+        # Read where the provider's session ends before ours does: it needs the session's ID token.
+        provider_logout = sso_logout_url(request)
         session_logout(request=request)
+        if provider_logout:
+            return redirect(provider_logout)
         messages.success(request, "You have been signed out.")
         return redirect("accounts:login")
     return render(request, "accounts/logout_confirm.html", {})

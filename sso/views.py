@@ -16,12 +16,13 @@ from django.views.generic import View
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts.redirects import safe_next_url
+
 from .discovery import provider_metadata
 from .dry_run import dry_run_callback, may_dry_run
 from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
-from .redirects import safe_next
 from .selectors import sso_config_by_key
 from .state import annotate_state, pop_state
 
@@ -118,7 +119,7 @@ class SSOLoginStartView(OIDCAuthenticationRequestView):
         self.OIDC_RP_CLIENT_ID = config.client_id
         response = super().get(request)
         state = parse_qs(urlsplit(response.url).query)["state"][0]
-        next_url = safe_next(request, request.GET.get("next"))
+        next_url = safe_next_url(request=request, url=request.GET.get("next"))
         annotate_state(request, state=state, config=config, next_url=next_url, dry_run=self.dry_run)
         request.session.pop("oidc_login_next", None)  # ours is per state, so parallel tabs don't clash
         return response
@@ -195,6 +196,14 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             )
         claims = getattr(request, "sso_claims", {})
         result = request.sso_result
+        if self.user is None and result.error:
+            return refuse(
+                request,
+                SSOFlowError("account_refused", result.error, status=403, public_message=result.error),
+                config=config,
+                sub=claims.get("sub", ""),
+                email=claims.get("email", ""),
+            )
         if self.user is None:
             sso_event_record(
                 portal=request.portal,
