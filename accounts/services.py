@@ -34,7 +34,7 @@ def user_by_email(*, portal: Portal, email: str) -> User | None:
     )
 
 
-def user_get_or_create(*, portal: Portal, email: str) -> User:
+def user_get_or_create(*, portal: Portal, email: str, name: str = "") -> User:
     """The user of ``portal`` with ``email`` (case-insensitive), created on first proof of ownership.
 
     A user is "an email proven on one portal": callers only reach here after the person proved
@@ -47,7 +47,7 @@ def user_get_or_create(*, portal: Portal, email: str) -> User:
         return user
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=address, portal=portal)
+            return User.objects.create_user(email=address, portal=portal, name=name[:200])
     except IntegrityError:
         user = user_by_email(portal=portal, email=address)
         if user is None:

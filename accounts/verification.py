@@ -135,6 +135,7 @@ class ConfirmOutcome:
     status: Literal["ok", "malformed", "unknown", "used", "superseded", "expired", "stale", "disabled"]
     user: User | None = None
     next_url: str = ""
+    identity: Identity | None = None
 
 
 def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) -> ConfirmOutcome:
@@ -168,7 +169,7 @@ def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) ->
         else:
             status = "ok"
             if user is None:
-                user = user_get_or_create(portal=portal, email=verification.email)
+                user = user_get_or_create(portal=portal, email=verification.email, name=identity.name)
             verification.used_at = now
             verification.save(update_fields=["used_at"])
             _pending(identity).exclude(pk=verification.pk).update(superseded=True)
@@ -194,7 +195,7 @@ def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) ->
             )
     if status != "ok":
         return _refused(portal=portal, status=status, verification=verification, ip=ip)
-    return ConfirmOutcome("ok", user=user, next_url=verification.next_url)
+    return ConfirmOutcome("ok", user=user, next_url=verification.next_url, identity=identity)
 
 
 def _refused(*, portal: Portal, status: str, verification: EmailVerification | None, ip: str | None):

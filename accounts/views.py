@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from sso.logout import sso_logout_url
 from sso.selectors import sso_login_buttons
+from sso.session import sso_session_adopt
 
 from .audit import AuditKind, audit_record, client_ip
 from .forms import EmailLoginForm, LoginCodeForm
@@ -314,4 +315,5 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
         return _no_referrer(_link_problem(request, outcome.status))
     request.session.pop(VERIFICATION_SESSION_KEY, None)
     login(request, outcome.user, backend=SESSION_BACKEND)
+    sso_session_adopt(request, identity=outcome.identity)
     return _no_referrer(redirect(redirect_target(request=request, url=outcome.next_url)))

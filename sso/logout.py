@@ -14,7 +14,7 @@ from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
 from .selectors import sso_config_by_key
-from .views import SESSION_CONFIG_KEY, SESSION_ID_TOKEN
+from .session import SESSION_CONFIG_KEY, SESSION_ID_TOKEN
 
 
 def sso_logout_url(request) -> str:

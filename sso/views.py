@@ -24,12 +24,10 @@ from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
 from .selectors import sso_config_by_key
+from .session import sso_session_hold, sso_session_start
 from .state import annotate_state, pop_state
 
 logger = logging.getLogger(__name__)
-
-SESSION_CONFIG_KEY = "sso_config_key"
-SESSION_ID_TOKEN = "oidc_id_token"
 
 
 def sso_error_page(request, exc: SSOFlowError, *, config=None):
@@ -215,10 +213,10 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 sub=claims.get("sub", ""),
                 email=claims.get("email", ""),
             )
+            sso_session_hold(request, config=config, id_token=request.sso_id_token)
             return HttpResponseRedirect(result.check_email_url)
         response = self.login_success()
-        request.session[SESSION_CONFIG_KEY] = config.key
-        request.session[SESSION_ID_TOKEN] = request.sso_id_token
+        sso_session_start(request, config=config, id_token=request.sso_id_token)
         sso_event_record(
             portal=request.portal,
             config=config,

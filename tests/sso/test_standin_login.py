@@ -210,3 +210,41 @@ def test_wrong_tenant_is_reported_by_the_provider(sso, halo_config, standin):
     response = sso.browser.get(sso.start(halo_config), allow_redirects=False, timeout=10)
 
     assert response.status_code == 400
+
+
+def test_logout_after_a_verification_link_also_ends_the_provider_session(
+    sso, halo_config, halo_user, contact_for
+):
+    contact_for(halo_user["email"])
+    sso.login(halo_config)
+    sso.confirm_from_mail()  # signed in by the link, in the browser that started the login
+
+    response = sso.client.post("/logout/")
+
+    params = query_of(response["Location"])
+    assert response["Location"].startswith(f"{halo_config.issuer}/logout/")
+    assert params["id_token_hint"].count(".") == 2
+
+
+def test_a_link_confirmed_in_another_browser_still_logs_out_at_the_provider(
+    sso, halo_config, halo_user, contact_for
+):
+    contact_for(halo_user["email"])
+    sso.login(halo_config)
+    sso.client.cookies.clear()  # the mail is opened on another device
+    sso.confirm_from_mail()
+
+    response = sso.client.post("/logout/")
+
+    assert response["Location"].startswith(f"{halo_config.issuer}/logout/")
+    assert "id_token_hint" not in query_of(response["Location"])
+
+
+def test_the_new_user_gets_the_name_the_provider_sent(
+    sso, halo_config, halo_user, contact_for, django_user_model
+):
+    contact_for(halo_user["email"])
+    sso.login(halo_config)
+    sso.confirm_from_mail()
+
+    assert django_user_model.objects.get(email=halo_user["email"]).name == "Alice Example"
