@@ -32,7 +32,7 @@ PORTAL_ADMIN_GRANTS: dict[str, tuple[str, ...]] = {
     "sso.ssoconfig": ALL,
     "sso.ssoevent": ("view",),
     "accounts.user": ("view", "change"),
-    "accounts.identity": ("view",),
+    "accounts.identity": ("view", "change"),  # change = the resend and revoke actions; rows stay read-only
     "accounts.emailverification": ("view",),
     "accounts.logincode": ("view",),
     "accounts.auditevent": ("view",),

@@ -182,3 +182,22 @@ def test_add_staff_asks_for_the_password_on_a_terminal(portal, monkeypatch):
     out = _add_staff("--host", "acme.localhost", "--email", "staff@acme.example")
     assert "shown once" not in out
     assert User.objects.get(email="staff@acme.example").check_password("a-long-pass-phrase")
+
+
+def test_portal_staff_can_revoke_an_identity_but_not_edit_it(client, portal):
+    from accounts.models import Identity
+
+    _add_staff("--host", "acme.localhost", "--email", "it@acme.example", "--password", "Tr1cky-enough-pass")
+    identity = Identity.objects.create(
+        portal=portal, issuer="https://acme.halopsa.com/auth", sub="42", email="alice@example.com"
+    )
+    client.force_login(User.objects.get(email="it@acme.example"))
+    changelist = reverse("admin:accounts_identity_changelist")
+
+    response = client.post(changelist, {"action": "revoke_identity", "_selected_action": [identity.pk]})
+
+    assert response.status_code == 302
+    identity.refresh_from_db()
+    assert identity.revoked_at is not None
+    change_page = client.get(reverse("admin:accounts_identity_change", args=[identity.pk]))
+    assert b'name="email"' not in change_page.content
