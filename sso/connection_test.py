@@ -19,6 +19,7 @@ import requests
 from django.conf import settings
 
 from . import http
+from .discovery import forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
 from .validators import HALOPSA_ISSUER_EXAMPLE, insecure_http_allowed
@@ -524,8 +525,14 @@ def run_checks(*, config: SSOConfig) -> ConnectionReport:
 
 
 def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:
-    """Test the config against its provider now, and record the outcome in the SSO event log."""
+    """Test the config against its provider now, and record the outcome in the SSO event log.
+
+    A passing test also drops the login flow's cached discovery and keys for this issuer, so an
+    admin who just fixed something at the provider sees the next sign-in use it at once.
+    """
     report = run_checks(config=config)
+    if report.passed:
+        forget_provider(config.issuer)
     sso_event_record(
         portal=config.portal,
         config=config,
