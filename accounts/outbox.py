@@ -148,6 +148,18 @@ def _count_attempt(*, model, row_id: int) -> None:
     model.objects.filter(pk=row_id, sent_at__isnull=True).update(send_attempts=F("send_attempts") + 1)
 
 
+def _lock_unsent(*, model, row_id: int):
+    """The row, locked for this transaction, when it still waits to be sent; else None.
+
+    Must run inside ``transaction.atomic``: the lock makes a second task for the same row wait,
+    then see ``sent_at`` and send nothing.
+    """
+    row = model.objects.select_for_update(of=("self",)).select_related("portal").filter(pk=row_id).first()
+    if row is None or row.sent_at is not None or row.superseded or row.used_at is not None:
+        return None
+    return row
+
+
 def outbox_send_login_code(*, login_code_id: int) -> bool:
     """Send one login code's mail unless already sent or no longer useful; True when a mail left.
 
@@ -157,21 +169,9 @@ def outbox_send_login_code(*, login_code_id: int) -> bool:
     """
     _count_attempt(model=LoginCode, row_id=login_code_id)
     with transaction.atomic():
-        row = (
-            LoginCode.objects.select_for_update(of=("self",))
-            .select_related("portal")
-            .filter(pk=login_code_id)
-            .first()
-        )
+        row = _lock_unsent(model=LoginCode, row_id=login_code_id)
         now = timezone.now()
-        if (
-            row is None
-            or row.sent_at is not None
-            or row.superseded
-            or row.used_at is not None
-            or row.created_at <= now - login_code_ttl()
-            or row.portal.sso_only
-        ):
+        if row is None or row.created_at <= now - login_code_ttl() or row.portal.sso_only:
             return False
         code = f"{secrets.randbelow(10**6):06d}"
         row.code_hash = login_code_hash(login_code_id=row.pk, code=code)
@@ -197,20 +197,9 @@ def outbox_send_email_verification(*, verification_id: int) -> bool:
     """
     _count_attempt(model=EmailVerification, row_id=verification_id)
     with transaction.atomic():
-        row = (
-            EmailVerification.objects.select_for_update(of=("self",))
-            .select_related("portal")
-            .filter(pk=verification_id)
-            .first()
-        )
+        row = _lock_unsent(model=EmailVerification, row_id=verification_id)
         now = timezone.now()
-        if (
-            row is None
-            or row.sent_at is not None
-            or row.superseded
-            or row.used_at is not None
-            or row.expires_at <= now
-        ):
+        if row is None or row.expires_at <= now:
             return False
         token = secrets.token_urlsafe(32)
         row.token_hash = verification_token_hash(token)
