@@ -173,6 +173,10 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         self.pending = pending
         if pending.dry_run:
             return self.dry_run(request, config=config, pending=pending)
+        return self.sign_in(request, config=config, pending=pending)
+
+    def sign_in(self, request, *, config, pending):
+        """Exchange the code through the backend and act on what ``accounts`` decided."""
         # Reload the session after the slow provider calls, as the library does, so parallel tabs'
         # states are not overwritten.
         request.session = request.session.__class__(request.session.session_key)
@@ -193,15 +197,11 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 config=config,
             )
         claims = getattr(request, "sso_claims", {})
+        who = {"sub": claims.get("sub", ""), "email": claims.get("email", "")}
         result = request.sso_result
         if self.user is None and result.error:
-            return refuse(
-                request,
-                SSOFlowError("account_refused", result.error, status=403, public_message=result.error),
-                config=config,
-                sub=claims.get("sub", ""),
-                email=claims.get("email", ""),
-            )
+            error = SSOFlowError("account_refused", result.error, status=403, public_message=result.error)
+            return refuse(request, error, config=config, **who)
         if self.user is None:
             sso_event_record(
                 portal=request.portal,
@@ -210,8 +210,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 reason="verification_sent",
                 message="First sign-in of this identity: a verification email was sent.",
                 request=request,
-                sub=claims.get("sub", ""),
-                email=claims.get("email", ""),
+                **who,
             )
             sso_session_hold(request, config=config, id_token=request.sso_id_token)
             return HttpResponseRedirect(result.check_email_url)
@@ -223,8 +222,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             outcome=SSOEvent.Outcome.SUCCESS,
             reason="signed_in",
             request=request,
-            sub=claims.get("sub", ""),
-            email=claims.get("email", ""),
+            **who,
         )
         return response
 
