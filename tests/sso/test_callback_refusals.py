@@ -149,18 +149,18 @@ def test_unsigned_id_token_is_refused(journey, sso_config, op):
 
 
 def test_hmac_token_is_refused_when_not_advertised(journey, sso_config, op):
-    op.knobs.sign_with, op.knobs.hs256_secret = "hs256", "guessable"
+    op.knobs.sign_with, op.knobs.hs256_secret = "hs256", "guessable-but-long-enough-for-hs256-keys"
 
     assert_refused(journey.login(sso_config), sso_config, "alg_not_advertised")
 
 
 def test_hmac_token_is_refused_for_a_provider_with_rsa_keys(journey, sso_config, op):
     """The classic key-confusion attack: HS256 keyed with something the attacker knows."""
-    sso_config.client_secret = "s3cret"
+    sso_config.client_secret = "s3cret-that-is-long-enough-for-hs256-keys"
     sso_config.save()
-    op.client_secret = "s3cret"
+    op.client_secret = "s3cret-that-is-long-enough-for-hs256-keys"
     op.knobs.discovery_overrides = {"id_token_signing_alg_values_supported": ["RS256", "HS256"]}
-    op.knobs.sign_with, op.knobs.hs256_secret = "hs256", "s3cret"
+    op.knobs.sign_with, op.knobs.hs256_secret = "hs256", "s3cret-that-is-long-enough-for-hs256-keys"
 
     assert_refused(journey.login(sso_config), sso_config, "alg_hmac_refused")
 
