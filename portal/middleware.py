@@ -8,7 +8,26 @@ from django.shortcuts import render
 from .models import Portal
 
 # Paths that answer on any host (load balancers probe by IP; static files carry no tenant data).
-HOST_AGNOSTIC_PREFIXES = ("/healthz", "/static/")
+HOST_AGNOSTIC_PREFIXES = ("/static/",)
+
+
+class HealthCheckMiddleware:
+    """Answers ``/healthz`` before anything reads the Host header.
+
+    Load balancers and container health checks probe by IP (``http://10.0.0.5:8000/healthz``),
+    which is not a portal host and need not be in ALLOWED_HOSTS. The answer carries no tenant
+    data, so it is served here, first in the chain, on any host.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if request.path == "/healthz":
+            from .views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
 
 
 class PortalMiddleware:

@@ -6,6 +6,7 @@ process refuses to start without ``SECRET_KEY``.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.PortalMiddleware",
@@ -125,6 +127,11 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 # --- mail -----------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":  # noqa: F821 (set just above)
+    # django-environ reads filemail:///var/mail as the relative path "var/mail"; an operator
+    # writing three slashes means the absolute directory /var/mail.
+    _mail_url = urlsplit(env.str("EMAIL_URL"))
+    EMAIL_FILE_PATH = "/" + _mail_url.path.lstrip("/") if _mail_url.path else str(BASE_DIR / _mail_url.netloc)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing portal <no-reply@billing-portal.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)

@@ -19,3 +19,11 @@ def test_healthz_answers_on_any_host(client):
     response = client.get("/healthz", HTTP_HOST="127.0.0.1")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_a_load_balancer_probing_by_ip(client):
+    response = client.get("/healthz", HTTP_HOST="10.0.0.5:8000")  # not in ALLOWED_HOSTS
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}

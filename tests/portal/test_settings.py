@@ -1,0 +1,86 @@
+"""Settings read from the environment, checked in a fresh process as an operator would start one."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# Variables an operator sets (and tests/settings.py defaults for the test process): start clean.
+OPERATOR_VARIABLES = {
+    "DATABASE_URL",
+    "EMAIL_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "SSO_ALLOW_INSECURE_HTTP",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "CELERY_BROKER_URL",
+    "CELERY_TASK_ALWAYS_EAGER",
+}
+
+
+def settings_in_fresh_process(env: dict, *names: str) -> dict:
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: str(getattr(settings, n, None)) for n in {list(names)!r}}}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return {
+        "returncode": result.returncode,
+        "stderr": result.stderr,
+        **(json.loads(result.stdout) if result.stdout else {}),
+    }
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = settings_in_fresh_process({"DEBUG": "false"}, "SECRET_KEY")
+
+    assert result["returncode"] != 0
+    assert "SECRET_KEY must be set" in result["stderr"]
+
+
+def test_production_turns_on_secure_cookies_hsts_and_the_proxy_header():
+    result = settings_in_fresh_process(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50},
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_PROXY_SSL_HEADER",
+    )
+
+    assert result["SESSION_COOKIE_SECURE"] == "True"
+    assert result["CSRF_COOKIE_SECURE"] == "True"
+    assert int(result["SECURE_HSTS_SECONDS"]) >= 31536000
+    assert "HTTP_X_FORWARDED_PROTO" in result["SECURE_PROXY_SSL_HEADER"]
+
+
+def test_filemail_with_three_slashes_is_an_absolute_directory():
+    result = settings_in_fresh_process(
+        {"DEBUG": "true", "EMAIL_URL": "filemail:///tmp/portal-mail"}, "EMAIL_BACKEND", "EMAIL_FILE_PATH"
+    )
+
+    assert result["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert result["EMAIL_FILE_PATH"] == "/tmp/portal-mail"
+
+
+def test_contract_defaults():
+    result = settings_in_fresh_process(
+        {"DEBUG": "true"}, "ALLOWED_HOSTS", "CELERY_TASK_ALWAYS_EAGER", "SSO_ALLOW_INSECURE_HTTP"
+    )
+
+    assert result["ALLOWED_HOSTS"] == "['localhost', '.localhost', '127.0.0.1']"
+    assert result["CELERY_TASK_ALWAYS_EAGER"] == "True"  # no broker: tasks run inline
+    assert result["SSO_ALLOW_INSECURE_HTTP"] == "False"
