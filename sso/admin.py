@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
 
 from .connection_test import sso_connection_test
-from .forms import SSOConfigAdminForm
+from .forms import EDITABLE_FIELDS, SSOConfigAdminForm
 from .models import SSOConfig, SSOEvent
 from .selectors import sso_recent_events
 from .services import sso_config_create, sso_config_delete, sso_config_update
@@ -27,17 +27,6 @@ from .services import sso_config_create, sso_config_delete, sso_config_update
 #: Connection tests run one after another with bounded timeouts; this bounds the action's total.
 MAX_CONFIGS_PER_TEST_ACTION = 10
 
-_EDITABLE = (
-    "provider",
-    "description",
-    "issuer",
-    "client_id",
-    "scope",
-    "tenant",
-    "logout_redirect_url",
-    "enabled",
-    "show_button",
-)
 
 HALOPSA_APPLICATION = (
     "HaloPSA > Configuration > Integrations > HaloPSA API > View Applications > your application"
@@ -174,7 +163,7 @@ class SSOConfigAdmin(PortalScopedAdmin):
     # --- writes through the services -----------------------------------------------------
 
     def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in _EDITABLE if name in form.cleaned_data}
+        data = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS if name in form.cleaned_data}
         secret = form.secret_change()
         if change:
             current = SSOConfig.objects.select_related("portal").get(pk=obj.pk)

@@ -10,6 +10,19 @@ from django.core.exceptions import ValidationError
 from .models import SSOConfig
 from .validators import CONFIG_FIELDS, sso_config_clean
 
+#: The config's fields an admin edits in the form (the secret has its own write-only field).
+EDITABLE_FIELDS = (
+    "provider",
+    "description",
+    "issuer",
+    "client_id",
+    "scope",
+    "tenant",
+    "logout_redirect_url",
+    "enabled",
+    "show_button",
+)
+
 _model_field = SSOConfig._meta.get_field
 
 SECRET_HELP_STORED = (
@@ -71,18 +84,7 @@ class SSOConfigAdminForm(forms.ModelForm):
     class Meta:
         model = SSOConfig
         # Not "client_secret": the model's value must never become the field's initial value.
-        fields = [
-            "portal",
-            "provider",
-            "description",
-            "issuer",
-            "client_id",
-            "scope",
-            "tenant",
-            "logout_redirect_url",
-            "enabled",
-            "show_button",
-        ]
+        fields = ["portal", *EDITABLE_FIELDS]
 
     #: Set by the admin to the portal a staff user manages; None for superusers.
     admin_portal = None
