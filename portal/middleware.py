@@ -30,6 +30,30 @@ class HealthCheckMiddleware:
         return self.get_response(request)
 
 
+class RejectNulBytesMiddleware:
+    """A NUL byte in the path or query string is a 400 page, before any view sees it.
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query (an admin filter, a lookup by
+    key) would be a 500. No legitimate URL carries one; refusing them here is the one place that
+    covers every view, ours and Django's.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return render(
+                request,
+                "error.html",
+                {"title": "Bad request", "message": "The address contains characters that are not allowed."},
+                status=400,
+            )
+        return self.get_response(request)
+
+
 class PortalMiddleware:
     """Sets ``request.portal`` from the Host header (port ignored); an unknown host gets a 404 page.
 

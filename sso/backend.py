@@ -174,7 +174,10 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         self.verify_claims(claims)
         from accounts.sso_login import sso_identity_login
 
+        if any(ord(ch) < 32 for ch in claims["sub"]):
+            raise SSOFlowError("invalid_claim", "The 'sub' claim holds control characters.")
         name = claims.get("name") if isinstance(claims.get("name"), str) else ""
+        name = "".join(ch for ch in name if ord(ch) >= 32)
         result = sso_identity_login(
             request=self.request,
             sso_config=self.config,

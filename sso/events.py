@@ -5,6 +5,7 @@ wrong), and never hold tokens, codes or secrets: only the stable reason, a human
 the subject/email once they are known.
 """
 
+import json
 import logging
 
 from django.http import HttpRequest
@@ -18,6 +19,17 @@ def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """Provider-controlled text (error descriptions, claims) made storable: PostgreSQL text cannot
+    hold NUL bytes, and a hostile provider must not be able to turn a refusal into a 500."""
+    value = (value or "").replace("\x00", "")
+    return value[:limit] if limit else value
+
+
+def _json(detail: dict) -> dict:
+    return json.loads(json.dumps(detail, default=str).replace("\\u0000", ""))
 
 
 def sso_event_record(
@@ -36,14 +48,14 @@ def sso_event_record(
     event = SSOEvent.objects.create(
         portal=portal,
         config=config,
-        config_key=config.key if config is not None else config_key[:40],
+        config_key=config.key if config is not None else _text(config_key, 40),
         outcome=outcome,
-        reason=reason[:60],
-        message=message,
-        sub=sub[:255],
-        email=email[:254],
+        reason=_text(reason, 60),
+        message=_text(message),
+        sub=_text(sub, 255),
+        email=_text(email, 254),
         ip=client_ip(request),
-        detail=detail or {},
+        detail=_json(detail or {}),
     )
     logger.info(
         "sso event",

@@ -1,5 +1,7 @@
 """Reads of SSO configs and events, always scoped to a portal."""
 
+import re
+
 from django.db.models import QuerySet
 
 from .models import SSOConfig, SSOEvent
@@ -12,9 +14,13 @@ def sso_login_buttons(*, portal) -> QuerySet[SSOConfig]:
     )
 
 
+#: Keys are made by ``sso.keys``; anything else (NUL bytes, unicode, 5 kB) never reaches the database.
+KEY_SHAPE = re.compile(r"[a-z0-9-]{1,40}")
+
+
 def sso_config_by_key(*, portal, key: str) -> SSOConfig | None:
     """The config with this public key on this portal; another portal's key is simply not found."""
-    if not key or len(key) > 40:
+    if not isinstance(key, str) or not KEY_SHAPE.fullmatch(key):
         return None
     return SSOConfig.objects.filter(portal=portal, key=key).select_related("portal").first()
 

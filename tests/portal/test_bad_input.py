@@ -51,3 +51,21 @@ def test_a_forged_host_header_is_a_400(client, db):
     response = client.get("/login/", HTTP_HOST="evil.example")
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/portal/invoice/?q=%00",
+        "/admin/portal/invoice/?status__exact=%00",
+        "/admin/sso/ssoevent/?reason=%00",
+        "/admin/portal/invoice/%00/change/",
+        "/invoices/?status=open%00",
+    ],
+)
+def test_nul_bytes_in_urls_are_a_400_for_admins_too(client, portal, django_user_model, url):
+    client.force_login(django_user_model.objects.create_superuser("root@example.com", "pw"))
+
+    response = client.get(url)
+
+    assert response.status_code == 400

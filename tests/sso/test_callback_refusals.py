@@ -223,3 +223,21 @@ def test_keys_of_unknown_types_are_ignored(journey, sso_config, op):
 
     # Signature verified with the only usable RSA signing key; the next refusal is about email.
     assert_refused(journey.login(sso_config), sso_config, "no_email")
+
+
+def test_control_characters_in_sub_are_refused(journey, sso_config, op):
+    op.knobs.claim_overrides = {"sub": "user\x00one"}
+
+    assert_refused(journey.login(sso_config), sso_config, "invalid_claim")
+
+
+def test_nul_bytes_from_the_provider_are_logged_not_a_500(journey, sso_config):
+    authorize = journey.start(sso_config)
+    state = authorize.split("state=")[1].split("&")[0]
+
+    response = journey.callback(
+        f"/callback?iss={sso_config.key}&error=bad%00error&error_description=oops%00&state={state}"
+    )
+
+    event = assert_refused(response, sso_config, "provider_error")
+    assert "\x00" not in event.message

@@ -127,3 +127,12 @@ def test_discovery_is_cached_between_logins(client, sso_config, op):
     client.get(f"/sso/{sso_config.key}/login/")
 
     assert len(op.calls("/openid-configuration")) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "status"), [("%00", 400), ("abc%00def", 400), ("k" * 41, 404), ("ÄÖÜ", 404), ("a b", 404)]
+)
+def test_malformed_keys_are_refused(client, portal, key, status):
+    response = client.get(f"/sso/{key}/login/")
+
+    assert response.status_code == status
