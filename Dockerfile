@@ -9,4 +9,5 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home portal
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]
+# gunicorn.conf.py: bind, workers, timeouts and an access log without codes or tokens.
+CMD ["gunicorn", "portal.wsgi:application"]
