@@ -45,12 +45,14 @@ class RejectNulBytesMiddleware:
         if "\x00" in request.path or any(
             "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
         ):
-            return render(
+            response = render(
                 request,
                 "error.html",
                 {"title": "Bad request", "message": "The address contains characters that are not allowed."},
                 status=400,
             )
+            response["Referrer-Policy"] = "no-referrer"
+            return response
         return self.get_response(request)
 
 

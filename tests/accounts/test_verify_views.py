@@ -137,7 +137,6 @@ def test_expired_link_fails_cleanly(client, link):
         "/accounts/verify/short/",
         "/accounts/verify/" + "A" * 43 + "/",  # well-formed, unknown
         "/accounts/verify/" + "x" * 5000 + "/",
-        "/accounts/verify/%00%00%00/",
         "/accounts/verify/" + "é" * 43 + "/",
     ],
 )
