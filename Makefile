@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format
+.PHONY: install run test test-fast bench lint format
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 ## test-fast: the suite on SQLite, skipping browser and broker tests
 test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
+
+## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls)
+bench: install
+	$(PY) bench/sso_login.py
 
 lint: install
 	$(VENV)/bin/ruff check .
