@@ -184,16 +184,14 @@ SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default
 SSO_STATE_MAX_AGE = env.int("SSO_STATE_MAX_AGE", default=15 * 60)
 SSO_CLOCK_LEEWAY = env.int("SSO_CLOCK_LEEWAY", default=60)
 
-# mozilla-django-oidc reads a few settings directly (see sso/backend.py). Provider-specific ones
-# are never set globally: they come from the SSOConfig chosen by the login state.
+# What mozilla-django-oidc's request view reads from settings (see sso/views.py). Nothing
+# provider-specific is set globally: endpoints, client ID, secret and scope come from the
+# SSOConfig chosen by the URL key (login start) or by the login state (callback).
 OIDC_USE_PKCE = True
 OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
-OIDC_MAX_STATES = 20
-OIDC_STORE_ID_TOKEN = True
-OIDC_CREATE_USER = False
-OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG
-OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_MAX_STATES = 20  # pending logins per browser session (parallel tabs); the oldest is dropped
+OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is stricter (accounts.redirects)
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
