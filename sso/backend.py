@@ -9,7 +9,6 @@ The verified identity goes to ``accounts``: the key is (issuer, sub), never the 
 """
 
 import logging
-from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -23,13 +22,6 @@ from .errors import SSOFlowError, from_http_error
 from .tokens import validate_id_token
 
 logger = logging.getLogger(__name__)
-
-
-def with_tenant(url: str, tenant: str) -> str:
-    """HaloPSA's hosted instances want ``tenant=`` on the authorize and token URLs."""
-    if not tenant:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}{urlencode({'tenant': tenant})}"
 
 
 class PortalOIDCBackend(OIDCAuthenticationBackend):
@@ -81,7 +73,10 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             data["client_id"] = config.client_id
         if config.tenant:
             data["tenant"] = config.tenant
-        url = with_tenant(self.metadata.token_endpoint, config.tenant)
+        # HaloPSA's hosted instances want tenant= on the token URL (and on authorize).
+        url = http.append_query(
+            self.metadata.token_endpoint, {"tenant": config.tenant} if config.tenant else {}
+        )
         try:
             response = http.request("POST", url, data=data, auth=auth, headers={"Accept": "application/json"})
         except http.ProviderHTTPError as exc:

@@ -10,15 +10,11 @@ import logging
 
 from django.http import HttpRequest
 
+from accounts.audit import client_ip
+
 from .models import SSOConfig, SSOEvent
 
 logger = logging.getLogger("sso.events")
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _text(value: str, limit: int | None = None) -> str:

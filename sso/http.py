@@ -11,6 +11,7 @@ import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -50,6 +51,13 @@ def start_call_log() -> CallLog:
     log = CallLog()
     _current_log.set(log)
     return log
+
+
+def append_query(url: str, params: dict) -> str:
+    """``url`` with ``params`` added to whatever query string the provider's endpoint already has."""
+    if not params:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
 def _timeout() -> tuple[float, float]:

@@ -7,11 +7,10 @@ without one, straight to the config's logout redirect URL; with neither, the cal
 to the portal's login page.
 """
 
-from urllib.parse import urlencode
-
 from .discovery import provider_metadata
 from .errors import SSOFlowError
 from .events import sso_event_record
+from .http import append_query
 from .models import SSOEvent
 from .selectors import sso_config_by_key
 from .session import SESSION_CONFIG_KEY, SESSION_ID_TOKEN
@@ -43,7 +42,7 @@ def sso_logout_url(request) -> str:
             params["post_logout_redirect_uri"] = config.logout_redirect_url
         if config.tenant:
             params["tenant"] = config.tenant
-        target = f"{end_session}{'&' if '?' in end_session else '?'}{urlencode(params)}"
+        target = append_query(end_session, params)
     sso_event_record(
         portal=portal,
         config=config,
