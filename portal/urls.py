@@ -1,13 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import devmail, views
+from . import devmail
 
 admin.site.site_header = "Billing portal administration"
 admin.site.site_title = "Billing portal admin"
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Development only: each view answers 404 unless DEBUG (see portal.devmail).
     path("dev/mailbox/", devmail.mailbox_list, name="devmail_list"),
