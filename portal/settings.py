@@ -26,6 +26,20 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
 
+# Fernet keys that encrypt stored credentials (portal.crypto), newest first: encryption uses the
+# first, decryption tries each, so rotation is "prepend a key, run rotate_secrets, drop the old one".
+# The dev key below is public; it exists only so DEBUG setups start without configuration.
+_DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be set when DEBUG is off (one or more Fernet keys, newest first; "
+            "make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
+        )
+    FIELD_ENCRYPTION_KEY = [_DEV_FIELD_ENCRYPTION_KEY]
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [

@@ -6,7 +6,8 @@ Everything still comes from ``portal.settings`` (and so from the environment): C
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "083RRUSsP9egzr0IANbfxQT654Gi7tJHz5zLrRc5H3k=")
 os.environ.setdefault("SSO_ALLOW_INSECURE_HTTP", "true")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
