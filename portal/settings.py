@@ -213,7 +213,22 @@ OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
 LOGIN_CODE_MAX_ATTEMPTS = 5
+# The ceiling on sign-in code requests (so mails) one portal accepts a minute, all emails and
+# addresses together.
+LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE = env.int("LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE", default=60)
 EMAIL_VERIFICATION_TTL_HOURS = env.int("EMAIL_VERIFICATION_TTL_HOURS", default=24)
+# How many reverse proxies in front of the portal append to X-Forwarded-For. The client IP (rate
+# limits, audit rows) is read that many entries from the right; 0 trusts no header at all, since a
+# client can write anything there.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Admin password sign-in: free failures per (portal, email, client network) before a back-off that
+# doubles from ADMIN_SIGNIN_BACKOFF_SECONDS up to ADMIN_SIGNIN_BACKOFF_MAX_SECONDS.
+ADMIN_SIGNIN_FREE_FAILURES = env.int("ADMIN_SIGNIN_FREE_FAILURES", default=5)
+ADMIN_SIGNIN_BACKOFF_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_SECONDS", default=60)
+ADMIN_SIGNIN_BACKOFF_MAX_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_MAX_SECONDS", default=3600)
+# Host names (ALLOWED_HOSTS patterns) on which superusers may sign in; empty: any host
+# (``check --deploy`` warns).
+ADMIN_HOSTS = env.list("ADMIN_HOSTS", default=[])
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
