@@ -5,6 +5,7 @@ Every value an operator may change comes from the environment through django-env
 process refuses to start without ``SECRET_KEY``.
 """
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -216,6 +217,22 @@ CELERY_BEAT_SCHEDULE = {
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
 SSO_HTTP_CONNECT_TIMEOUT = env.float("SSO_HTTP_CONNECT_TIMEOUT", default=3.05)
 SSO_HTTP_READ_TIMEOUT = env.float("SSO_HTTP_READ_TIMEOUT", default=6.0)
+# Networks besides public addresses that provider and HaloPSA API calls may reach (on-premise
+# HaloPSA); an invalid CIDR stops the start rather than being ignored.
+SSO_PROVIDER_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(net.strip(), strict=False))
+    for net in env.list("SSO_PROVIDER_ALLOWED_NETWORKS", default=[])
+    if net.strip()
+]
+
+# --- outbound calls (portal/outbound.py) ------------------------------------------------------
+# One TOTAL deadline per call (connect and every read), and per login start or callback.
+OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
+OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=512 * 1024)
+# After a failed discovery or JWKS fetch, calls for that portal's issuer fail at once this long.
+OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
+# Concurrent calls per portal and issuer (all workers together): the rest are refused at once.
+OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
@@ -234,7 +251,22 @@ OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
 LOGIN_CODE_MAX_ATTEMPTS = 5
+# The ceiling on sign-in code requests (so mails) one portal accepts a minute, all emails and
+# addresses together.
+LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE = env.int("LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE", default=60)
 EMAIL_VERIFICATION_TTL_HOURS = env.int("EMAIL_VERIFICATION_TTL_HOURS", default=24)
+# How many reverse proxies in front of the portal append to X-Forwarded-For. The client IP (rate
+# limits, audit rows) is read that many entries from the right; 0 trusts no header at all, since a
+# client can write anything there.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Admin password sign-in: free failures per (portal, email, client network) before a back-off that
+# doubles from ADMIN_SIGNIN_BACKOFF_SECONDS up to ADMIN_SIGNIN_BACKOFF_MAX_SECONDS.
+ADMIN_SIGNIN_FREE_FAILURES = env.int("ADMIN_SIGNIN_FREE_FAILURES", default=5)
+ADMIN_SIGNIN_BACKOFF_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_SECONDS", default=60)
+ADMIN_SIGNIN_BACKOFF_MAX_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_MAX_SECONDS", default=3600)
+# Host names (ALLOWED_HOSTS patterns) on which superusers may sign in; empty: any host
+# (``check --deploy`` warns).
+ADMIN_HOSTS = env.list("ADMIN_HOSTS", default=[])
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
