@@ -90,7 +90,7 @@ def test_a_malformed_key_fails_the_system_check(settings):
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_plaintext_secrets():
     executor = MigrationExecutor(connection)
-    before, after = [("sso", "0002_issued_keys")], [("sso", "0003_encrypt_client_secret")]
+    before, after = [("sso", "0003_provider_documents")], [("sso", "0004_encrypt_client_secret")]
     executor.migrate(before)
     try:
         old_apps = executor.loader.project_state(before).apps

@@ -32,7 +32,7 @@ HELP = "Only if the HaloPSA application has a client secret. Leave empty for a p
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("sso", "0002_issued_keys"),
+        ("sso", "0003_provider_documents"),
     ]
 
     operations = [
