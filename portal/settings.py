@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -225,7 +226,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.requeue_unsent_mail",
         "schedule": OUTBOX_REQUEUE_INTERVAL,
     },
+    # Retention: old events, expired codes, verifications and sessions (see */retention.py).
+    "prune-old-sso-events": {"task": "sso.tasks.prune_old_events", "schedule": crontab(minute=10, hour=3)},
+    "prune-old-accounts-records": {
+        "task": "accounts.tasks.prune_old_records",
+        "schedule": crontab(minute=20, hour=3),
+    },
+    "prune-expired-sessions": {
+        "task": "portal.tasks.prune_expired_sessions",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
+# Days the SSO event log and the audit trail are kept before the daily prune removes them.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 
 # --- SSO ------------------------------------------------------------------------------------
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
@@ -252,6 +265,8 @@ SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 36
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
 SSO_STATE_MAX_AGE = env.int("SSO_STATE_MAX_AGE", default=15 * 60)
 SSO_CLOCK_LEEWAY = env.int("SSO_CLOCK_LEEWAY", default=60)
+# An ID token whose iat lies further back than this (seconds, plus the leeway) is refused, even if exp is ahead.
+SSO_MAX_TOKEN_AGE = env.int("SSO_MAX_TOKEN_AGE", default=600)
 
 # What mozilla-django-oidc's request view reads from settings (see sso/views.py). Nothing
 # provider-specific is set globally: endpoints, client ID, secret and scope come from the

@@ -8,3 +8,7 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+# The SSO suite's provider and sign-in journey, reused rather than copied.
+from tests.sso.conftest import journey, op, sso_config  # noqa: E402,F401
