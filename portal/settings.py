@@ -27,6 +27,15 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG and len(SECRET_KEY) < 50:
+    # Sessions, CSRF tokens and code HMACs are only as strong as this key.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters when DEBUG is off; make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+# With DEBUG off, console mail, a local-memory cache and inline tasks are refused at start (see
+# portal.checks) unless this is true: automated checks on one machine only, never production.
+ALLOW_INSECURE_DEFAULTS = env.bool("ALLOW_INSECURE_DEFAULTS", default=False)
 
 # Fernet keys that encrypt stored credentials (portal.crypto), newest first: encryption uses the
 # first, decryption tries each, so rotation is "prepend a key, run rotate_secrets, drop the old one".
@@ -62,6 +71,7 @@ MIDDLEWARE = [
     "portal.middleware.HealthCheckMiddleware",
     "portal.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.PortalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "portal.csp.csp_nonce",
             ],
         },
     },
@@ -313,6 +324,23 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # __Host- cookies are Secure, host-only and path=/: a sibling subdomain (another portal on a
+    # shared parent domain) or a plain-http page cannot set or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+# Sources every page may load from (portal.csp); a feature needing another origin adds it here.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "https:"],  # a portal's logo may be any https URL
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+}
 
 # --- logging: structured (one JSON object a line) to stdout ----------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

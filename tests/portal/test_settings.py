@@ -10,12 +10,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # Variables an operator sets (and tests/settings.py defaults for the test process): start clean.
+# FIELD_ENCRYPTION_KEY is not among them: the test key passes through, as a deployment always has one.
 OPERATOR_VARIABLES = {
     "DATABASE_URL",
     "EMAIL_URL",
     "DEBUG",
     "SECRET_KEY",
-    "FIELD_ENCRYPTION_KEY",
     "ALLOW_INSECURE_DEFAULTS",
     "SSO_ALLOW_INSECURE_HTTP",
     "SECURE_SSL_REDIRECT",
@@ -58,7 +58,9 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_refuses_to_start_without_a_field_encryption_key():
-    result = settings_in_fresh_process({"DEBUG": "false", "SECRET_KEY": "x" * 50}, "FIELD_ENCRYPTION_KEY")
+    result = settings_in_fresh_process(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": ""}, "FIELD_ENCRYPTION_KEY"
+    )
 
     assert result["returncode"] != 0
     assert "FIELD_ENCRYPTION_KEY must be set" in result["stderr"]
