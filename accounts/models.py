@@ -190,6 +190,11 @@ class Identity(models.Model):
     last_login_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    denied_email = models.EmailField(
+        blank=True,
+        help_text="The owner of this email pressed \"This wasn't me\" on this identity's link: its sign-ins "
+        "reporting this email are refused until staff resend a link.",
+    )
 
     class Meta:
         verbose_name_plural = "identities"

@@ -21,6 +21,13 @@ from sso.session import sso_session_adopt
 
 from .audit import AuditKind, audit_record, client_ip
 from .forms import EmailLoginForm, LoginCodeForm
+from .link import (
+    email_verification_confirm,
+    email_verification_continue,
+    email_verification_deny,
+    link_started_here,
+    link_started_here_remember,
+)
 from .login_code import login_code_check, login_code_request
 from .ratelimit import (
     CODE_ATTEMPTS_PER_IP,
@@ -34,12 +41,15 @@ from .redirects import redirect_target, safe_next_url
 from .selectors import email_verification_by_token, email_verification_for_session, mask_email
 from .services import SESSION_BACKEND, normalize_email, session_logout
 from .sso_login import VERIFICATION_SESSION_KEY
-from .verification import email_verification_confirm, email_verification_resend
+from .verification import email_verification_resend
 
 # Session keys of the email-code flow (between /login/ and /login/code/).
 LOGIN_EMAIL_KEY = "accounts.login_email"
 LOGIN_NEXT_KEY = "accounts.login_next"
 LOGIN_FAILURES_KEY = "accounts.login_failures"
+
+#: How the sign-in provider is named on the pages of the link (the portal signs in through HaloPSA).
+PROVIDER_NAME = "HaloPSA"
 
 WRONG_CODE = "That code isn't right, or it has expired. Check the email and try again, or ask for a new code."
 TOO_MANY_TRIES = "Too many wrong tries for this code. Ask for a new code below."
@@ -265,6 +275,7 @@ def check_email_view(request: HttpRequest) -> HttpResponse:
         outcome = email_verification_resend(identity=verification.identity, ip=client_ip(request))
         if outcome.status == "sent":
             request.session[VERIFICATION_SESSION_KEY] = outcome.verification.pk
+            link_started_here_remember(session=request.session, verification=outcome.verification)
             messages.success(request, "We've sent a new link. Links in earlier emails no longer work.")
         elif outcome.status == "too_soon":
             messages.error(request, "We've just sent an email. Please wait a minute before asking again.")
@@ -321,26 +332,83 @@ def _no_referrer(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _confirm_page(request: HttpRequest, verification, *, status: int = 200) -> HttpResponse:
+    """What is being linked, by whom and when, so the mailbox owner can tell their own sign-in apart."""
+    identity = verification.identity
+    return render(
+        request,
+        "accounts/verify_confirm.html",
+        {
+            "provider_name": PROVIDER_NAME,
+            "provider_person": identity.name or "an account with no name",
+            "signed_in_at": verification.created_at,
+            "masked_email": mask_email(verification.email),
+            "started_here": link_started_here(session=request.session, verification=verification),
+            "can_continue": identity.sso_config is not None and identity.sso_config.enabled,
+        },
+        status=status,
+    )
+
+
+def _continue_with_sso(request: HttpRequest, token: str) -> HttpResponse:
+    outcome = email_verification_continue(
+        portal=request.portal, token=token, session=request.session, ip=client_ip(request)
+    )
+    if outcome.status != "ok":
+        return _link_problem(request, outcome.status)
+    config = outcome.identity.sso_config
+    if config is None or not config.enabled or config.portal_id != request.portal.pk:
+        return _problem(
+            request,
+            status=409,
+            title="Sign-in with HaloPSA is not available",
+            message="This portal's HaloPSA sign-in has been changed or turned off since the email was sent. "
+            "Start again from the sign-in page.",
+        )
+    next_url = safe_next_url(request=request, url=outcome.next_url)
+    query = f"?{urlencode({'next': next_url})}" if next_url else ""
+    return redirect(reverse("sso:login", args=[config.key]) + query)
+
+
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def verify_view(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: a confirm page with one button, so mail scanners that open links don't use them up.
+    """The emailed link (see ``accounts.link`` for why the link alone links nothing).
 
-    POST: verify, sign this browser in (the session key rotates) and leave the token's URL for
-    the saved ``next`` (same host only) or the dashboard.
+    GET: a page saying which sign-in wants to open the account and when; nothing changes, so mail
+    scanners that open links use nothing up. POST ``action``:
+    - ``confirm`` (the browser that made the sign-in): verify, sign this browser in (the session key
+      rotates) and leave the token's URL for the saved ``next`` (same host only) or the dashboard;
+    - ``continue`` (any other browser): that browser's own SSO sign-in must return the same identity;
+    - ``deny`` ("This wasn't me"): revoke the pending identity.
     """
+    portal = request.portal
     if request.method == "GET":
-        lookup = email_verification_by_token(portal=request.portal, token=token)
+        lookup = email_verification_by_token(portal=portal, token=token)
         if lookup.status != "ok":
             return _no_referrer(_link_problem(request, lookup.status))
+        return _no_referrer(_confirm_page(request, lookup.verification))
+    action = request.POST.get("action", "confirm")
+    ip = client_ip(request)
+    if action == "continue":
+        return _no_referrer(_continue_with_sso(request, token))
+    if action == "deny":
+        outcome = email_verification_deny(portal=portal, token=token, ip=ip)
+        if outcome.status != "ok":
+            return _no_referrer(_link_problem(request, outcome.status))
         return _no_referrer(
-            render(
+            _problem(
                 request,
-                "accounts/verify_confirm.html",
-                {"masked_email": mask_email(lookup.verification.email)},
+                status=200,
+                title="Thanks, nothing was linked",
+                message=f"The sign-in through {PROVIDER_NAME} as {outcome.identity.name or 'that account'} "
+                "will not open your billing account, and its link no longer works. If you think someone else "
+                "knows your password, tell the portal's support.",
             )
         )
-    outcome = email_verification_confirm(portal=request.portal, token=token, ip=client_ip(request))
+    outcome = email_verification_confirm(portal=portal, token=token, session=request.session, ip=ip)
+    if outcome.status == "other_browser":
+        return _no_referrer(_confirm_page(request, outcome.verification, status=403))
     if outcome.status != "ok":
         return _no_referrer(_link_problem(request, outcome.status))
     request.session.pop(VERIFICATION_SESSION_KEY, None)
