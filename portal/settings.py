@@ -5,6 +5,7 @@ Every value an operator may change comes from the environment through django-env
 process refuses to start without ``SECRET_KEY``.
 """
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,6 +179,22 @@ CELERY_TIMEZONE = TIME_ZONE
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
 SSO_HTTP_CONNECT_TIMEOUT = env.float("SSO_HTTP_CONNECT_TIMEOUT", default=3.05)
 SSO_HTTP_READ_TIMEOUT = env.float("SSO_HTTP_READ_TIMEOUT", default=6.0)
+# Networks besides public addresses that provider and HaloPSA API calls may reach (on-premise
+# HaloPSA); an invalid CIDR stops the start rather than being ignored.
+SSO_PROVIDER_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(net.strip(), strict=False))
+    for net in env.list("SSO_PROVIDER_ALLOWED_NETWORKS", default=[])
+    if net.strip()
+]
+
+# --- outbound calls (portal/outbound.py) ------------------------------------------------------
+# One TOTAL deadline per call (connect and every read), and per login start or callback.
+OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
+OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=512 * 1024)
+# After a failed discovery or JWKS fetch, calls for that portal's issuer fail at once this long.
+OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
+# Concurrent calls per portal and issuer (all workers together): the rest are refused at once.
+OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
