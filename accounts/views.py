@@ -3,6 +3,7 @@
 Thin: every decision is in ``login_code``, ``sso_login``, ``verification`` and ``services``.
 """
 
+import math
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
@@ -20,6 +22,7 @@ from sso.selectors import sso_login_buttons
 from sso.session import sso_session_adopt
 
 from .audit import AuditKind, audit_record, client_ip
+from .code_budget import code_signin_paused_until
 from .forms import EmailLoginForm, LoginCodeForm
 from .link import (
     email_verification_confirm,
@@ -147,6 +150,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
                     message = "Too many sign-in codes have been asked for."
                 form.add_error(None, f"{message} Please try again {retry_phrase(retry_after)}.")
                 status = 429
+            elif paused_until := code_signin_paused_until(portal=portal, email=email):
+                retry_after = _seconds_until(paused_until)
+                form.add_error(None, _paused_message(paused_until))
+                status = 429
             else:
                 login_code_request(portal=portal, email=email, ip=ip)
                 request.session[LOGIN_EMAIL_KEY] = email
@@ -216,11 +223,30 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
                     title="Account disabled",
                     message="This account has been disabled. Please contact the portal's support.",
                 )
+            if result.status == "paused":
+                form = LoginCodeForm()
+                retry_after = _seconds_until(result.resume_at)
+                error, status = _paused_message(result.resume_at), 429
+                return _code_page(
+                    request,
+                    form=form,
+                    error=error,
+                    email=email,
+                    locked=True,
+                    status=status,
+                    retry_after=retry_after,
+                )
             failures = _max_attempts() if result.status == "locked" else failures + 1
             request.session[LOGIN_FAILURES_KEY] = failures
             locked = failures >= _max_attempts()
             form = LoginCodeForm()
             error, status = (TOO_MANY_TRIES, 429) if locked else (WRONG_CODE, 400)
+    return _code_page(
+        request, form=form, error=error, email=email, locked=locked, status=status, retry_after=retry_after
+    )
+
+
+def _code_page(request, *, form, error: str, email: str, locked: bool, status: int, retry_after: int):
     response = render(
         request,
         "accounts/login_code.html",
@@ -237,6 +263,19 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+def _seconds_until(moment) -> int:
+    return max(1, math.ceil((moment - timezone.now()).total_seconds()))
+
+
+def _paused_message(resume_at) -> str:
+    """The same words whether or not the email is a contact (unknown emails pause alike)."""
+    return (
+        "Too many wrong codes have been entered for this email today, so sign-in by code is paused until "
+        f"{resume_at:%H:%M} UTC ({retry_phrase(_seconds_until(resume_at))}). If this email belongs to an "
+        "account here, we've let its owner know. You can still sign in with HaloPSA."
+    )
 
 
 def _max_attempts() -> int:
