@@ -17,7 +17,7 @@ from django.utils import timezone
 from .audit import AuditKind, audit_record
 from .models import EmailVerification, Identity, User
 from .outbox import email_verification_ttl, outbox_queue_after_commit
-from .ratelimit import VERIFICATION_RESENDS_PER_IP, rate_limit_hit
+from .ratelimit import VERIFICATION_RESENDS_PER_IP, RateLimitUnavailable, rate_limit_hit
 
 #: Per identity: no new mail within a minute of the last one, at most five an hour.
 MIN_INTERVAL = timedelta(minutes=1)
@@ -114,7 +114,11 @@ def email_verification_resend(
                 return ResendOutcome("too_soon", latest)
             if identity.verifications.filter(created_at__gt=now - timedelta(hours=1)).count() >= PER_HOUR:
                 return ResendOutcome("hourly_limit", latest)
-            if rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, portal=identity.portal, value=ip):
+            try:
+                limited = rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, portal=identity.portal, value=ip)
+            except RateLimitUnavailable:  # the cache is down: refuse, never resend unlimited
+                limited = True
+            if limited:
                 return ResendOutcome("ip_limit", latest)
         if by_user is not None and identity.denied_email:
             # Staff vouch for the identity again: its sign-ins may mail the address once more.
