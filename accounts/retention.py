@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal.retention import delete_in_batches
 
-from .models import AuditEvent, EmailVerification, LoginCode
+from .models import AuditEvent, EmailVerification, LoginCode, LoginCodeFailureDay
 
 #: How long an expired (or never sent) code or verification is kept for per-day counting.
 EXPIRED_GRACE = timedelta(days=1)
@@ -33,5 +33,9 @@ def accounts_prune(*, now=None) -> dict[str, int]:
         ),
         "email_verifications": delete_in_batches(
             EmailVerification.objects.filter(expires_at__lt=gone_before)
+        ),
+        # A day's failure budget matters only on that day (UTC); yesterday's is kept for the alert mail.
+        "code_failure_days": delete_in_batches(
+            LoginCodeFailureDay.objects.filter(day__lt=(now - 2 * EXPIRED_GRACE).date())
         ),
     }

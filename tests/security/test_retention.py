@@ -73,7 +73,7 @@ def test_expired_codes_and_verifications_are_pruned_live_ones_kept(portal):
 
     result = accounts_tasks.prune_old_records.delay().get()
 
-    assert result == {"audit_events": 0, "login_codes": 2, "email_verifications": 1}
+    assert result == {"audit_events": 0, "login_codes": 2, "email_verifications": 1, "code_failure_days": 0}
     assert list(LoginCode.objects.all()) == [live_code]
     assert list(EmailVerification.objects.all()) == [live_link]
     assert not LoginCode.objects.filter(pk__in=[expired_code.pk, unsent_old.pk]).exists()
