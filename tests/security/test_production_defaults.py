@@ -29,7 +29,12 @@ EXTRA_VARIABLES = {"EMAIL_URL", "CACHE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS
 
 
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES | EXTRA_VARIABLES}
+    # Not the test process's own switches either (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE).
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in OPERATOR_VARIABLES | EXTRA_VARIABLES and not k.startswith("DJANGO_")
+    }
     return subprocess.run(
         [sys.executable, *args],
         cwd=REPO,
