@@ -9,7 +9,10 @@ their cookie, logout and a returning SSO login (started on one replica, finished
 
 Phases: baseline, Redis down (cache and broker killed), broker hung (SIGSTOP), worker down,
 PostgreSQL restart. Prints requests/s, p50/p95 per page, 5xx, leaks, mails per first login and
-how long mail took after each fault ended; exits 1 on any 5xx or leak. Bounded: every request
+how long mail took after each fault ended; exits 1 on any 5xx or leak, on a first login whose
+mail did not arrive exactly once, and on 5xx in the PostgreSQL phase beyond one per gunicorn thread
+(the requests in flight when the server went away; the rest must reconnect). After each fault the
+traffic goes on until that phase's first logins have their mail. Bounded: every request
 has a timeout, every wait a deadline, and the whole run ``--max-seconds``.
 """
 
@@ -258,6 +261,10 @@ class Run:
             recover()
             with self.stats.lock:
                 self.stats.fault_ended_at[name] = time.time()
+        # Recovery, traffic going on: until this phase's first logins are done (their mail arrived).
+        deadline = time.monotonic() + MAIL_WAIT
+        while time.monotonic() < deadline and self.finished_first_logins < len(self.threads):
+            time.sleep(0.25)
         self.phase_times[name][1] = time.time()
 
     def main(self) -> int:
@@ -319,13 +326,21 @@ class Run:
         samples = self.stats.samples
         print("\n== results")
         total_5xx = 0
+        in_flight_allowance = len(self.ports) * self.args.workers * self.args.threads
         for name, (start, end) in self.phase_times.items():
             rows = [s for s in samples if s[0] == name]
             fives = sum(1 for s in rows if s[2] >= 500 or s[2] == 0)
-            total_5xx += fives
             seconds = (end or time.time()) - start
+            note = ""
+            if name == "postgresql restart" and fives <= in_flight_allowance:
+                # The queries running when PostgreSQL went away fail ("temporarily unavailable" page);
+                # at most one per gunicorn thread can be in flight. Anything beyond that fails the run.
+                note = f" (in flight at the restart; allowed up to {in_flight_allowance})"
+            else:
+                total_5xx += fives
             print(
-                f"{name:20s} {len(rows):6d} requests  {len(rows) / seconds:7.1f} req/s  5xx/no answer: {fives}"
+                f"{name:20s} {len(rows):6d} requests in {seconds:5.1f} s  {len(rows) / seconds:7.1f} req/s"
+                f"  5xx/no answer: {fives}{note}"
             )
         drain = [s for s in samples if s[0] == "drain"]
         total_5xx += sum(1 for s in drain if s[2] >= 500 or s[2] == 0)
