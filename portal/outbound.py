@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import html
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -49,7 +51,9 @@ __all__ = [
     "guarded_session",
     "insecure_http_allowed",
     "request",
+    "safe_text",
     "start_call_log",
+    "visible_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,29 @@ def append_query(url: str, params: dict) -> str:
     if not params:
         return url
     return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+def safe_text(value, limit: int = 200) -> str:
+    """Text from an answer made fit to show staff: a string, printable characters only, one
+    line, at most ``limit`` characters. Use it on the few fields a diagnosis checks (issuer,
+    endpoints, key ids, OAuth error codes), never on whole bodies or headers."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_INVISIBLE = re.compile(r"<(script|style|head|template|noscript)\b.*?</\1\s*>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>", re.S)
+
+
+def visible_text(body: bytes | str, limit: int = 160) -> str:
+    """The words a person would see on an HTML or text error page: scripts, styles and tags
+    removed, entities decoded, whitespace collapsed, capped. Markup never reaches staff."""
+    if isinstance(body, bytes):
+        body = body[:65536].decode("utf-8", "replace")
+    text = _TAG.sub(" ", _INVISIBLE.sub(" ", body[:65536]))
+    return safe_text(html.unescape(text), limit)
 
 
 @contextlib.contextmanager

@@ -5,21 +5,29 @@ When one of them is wrong, a login fails far from where the mistake was made; th
 the discovery document and the JWKS right away and names the value to fix (wrong issuer path,
 http vs https, trailing slash, unreachable host, ...).
 
-It deliberately bypasses the login flow's discovery/JWKS cache: the point is to see the provider
-as it answers now, e.g. right after the admin fixed something at HaloPSA. It goes through
-``sso.http`` (bounded timeouts, no redirects followed) and makes at most two requests.
+It deliberately bypasses the login flow's discovery/JWKS cache (and its circuit breaker): the
+point is to see the provider as it answers now, e.g. right after the admin fixed something at
+HaloPSA. It goes through ``portal.outbound`` (address policy, total deadline, byte cap, no
+redirects followed) and makes at most two requests.
+
+Staff choose the URL, so the answer may come from anything the portal can reach: the report shows
+only the fields it checks (the document's issuer, the endpoints, key ids and algorithms, OAuth
+``error``/``error_description``, the visible words of an error page), sanitised and capped, never a
+redirect's target, a raw body or headers.
 """
 
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import jwt
 import requests
 from django.conf import settings
 
+from portal.outbound import safe_text, visible_text
+
 from . import http
-from .discovery import forget_provider
+from .discovery import breaker_key, forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
 from .validators import HALOPSA_ISSUER_EXAMPLE, insecure_http_allowed
@@ -120,8 +128,16 @@ def _network_message(exc: http.ProviderHTTPError, url: str) -> str:
     host = urlsplit(url).hostname
     chain = _exception_chain(exc)
     text = " ".join(repr(item) for item in chain)
+    if exc.reason in ("policy", "busy", "circuit_open"):
+        return exc.message
     if exc.reason == "timeout":
         connect, read = settings.SSO_HTTP_CONNECT_TIMEOUT, settings.SSO_HTTP_READ_TIMEOUT
+        if "total time allowed" in exc.message:
+            total = settings.OUTBOUND_DEADLINE_SECONDS
+            return (
+                f"{host} did not finish answering within {total:g} s, the total time a provider call may "
+                "take. The provider may be overloaded or down; try again later."
+            )
         if any(isinstance(item, requests.ConnectTimeout) for item in chain):
             return (
                 f"Timed out connecting to {_host_port(url)} (after {connect:g} s): the host does not "
@@ -146,23 +162,62 @@ def _network_message(exc: http.ProviderHTTPError, url: str) -> str:
             )
         return f"Could not connect to {_host_port(url)}. Check the issuer URL and that the provider is up."
     if exc.reason == "response_too_large":
-        return f"{url} answered with a document far too large to be what we asked for."
+        cap = settings.OUTBOUND_MAX_BYTES // 1024
+        return f"{url} answered with more than {cap} KB, far too large to be what we asked for; reading stopped there."
     return f"The request to {url} failed ({exc.message})."
+
+
+def _redirect_hint(response: requests.Response, url: str, *, what: str) -> str:
+    """What a redirect suggests, without showing where it points: its target is the answering
+    host's, and staff may have aimed the test at a host that is not theirs."""
+    location = response.headers.get("Location", "")
+    target = urlsplit(urljoin(url, location)) if location else None
+    here = urlsplit(url)
+    if target is None or not target.hostname:
+        return "Check the issuer URL."
+    same_host = target.hostname == here.hostname and (target.port or 0) in (here.port or 0, 0, 443)
+    if same_host and target.scheme == "https" and here.scheme == "http":
+        return "The provider wants https: change the issuer URL to start with https://."
+    if same_host and what == "discovery" and target.path.endswith(DISCOVERY_PATH):
+        # Only a discovery URL on the issuer's own host is turned into a suggestion (a checked shape).
+        suggested = f"{target.scheme}://{target.netloc}{target.path[: -len(DISCOVERY_PATH)]}"
+        return f"The issuer is probably {safe_text(suggested, 200)}."
+    if not same_host:
+        return "It points at another host (not shown). Check the issuer URL."
+    return "Check the issuer URL."
+
+
+def _page_words(response: requests.Response) -> str:
+    """The OAuth error of a JSON answer, or the visible words of an HTML/text error page."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type.endswith("json"):
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            described = body.get("error_description")
+            tail = f": {safe_text(described, 200)}" if isinstance(described, str) and described else ""
+            return f" The provider says: {safe_text(body['error'], 60)}{tail}."
+        return ""
+    if content_type in ("text/html", "text/plain", "application/xhtml+xml"):
+        words = visible_text(response.content, 160)
+        return f" The page says: “{words}”." if words else ""
+    return ""
 
 
 def _status_message(response: requests.Response, url: str, *, config: SSOConfig, what: str) -> str:
     status = response.status_code
     if status in (301, 302, 303, 307, 308):
-        location = response.headers.get("Location", "")
-        hint = "Check the issuer URL."
-        if location.startswith("https://") and url.startswith("http://"):
-            hint = "The provider wants https: change the issuer URL to start with https://."
-        elif location.endswith(DISCOVERY_PATH) and what == "discovery":
-            hint = f"The issuer is probably {location[: -len(DISCOVERY_PATH)]}."
         return (
-            f"{url} answered with a redirect (HTTP {status}) to {location or 'nowhere'}; provider "
-            f"calls never follow redirects. {hint}"
+            f"{url} answered with a redirect (HTTP {status}); provider calls never follow redirects. "
+            f"{_redirect_hint(response, url, what=what)}"
         )
+    return _plain_status_message(response, url, config=config, what=what) + _page_words(response)
+
+
+def _plain_status_message(response: requests.Response, url: str, *, config: SSOConfig, what: str) -> str:
+    status = response.status_code
     if status == 404:
         if what == "discovery":
             hint = f"The issuer path is probably wrong: HaloPSA's issuer is {HALOPSA_ISSUER_EXAMPLE}"
@@ -190,7 +245,13 @@ def _fetch_json(
     """GET a JSON object, or add a failed check saying why not. Returns (document, milliseconds)."""
     started = time.monotonic()
     try:
-        response = http.request("GET", url, headers={"Accept": "application/json"})
+        response = http.request(
+            "GET",
+            url,
+            headers={"Accept": "application/json"},
+            limit_key=breaker_key(issuer=config.issuer, portal_id=config.portal_id),
+            what="The issuer" if what == "discovery" else "jwks_uri",
+        )
     except http.ProviderHTTPError as exc:
         report.fail(name, _network_message(exc, url))
         return None, 0
@@ -201,7 +262,12 @@ def _fetch_json(
     try:
         data = response.json()
     except ValueError:
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        content_type = (
+            content_type
+            if content_type in _KNOWN_TYPES
+            else ("another type" if content_type else "no content type")
+        )
         report.fail(
             name,
             f"{url} answered, but not with JSON ({content_type}): this is not an OpenID Connect "
@@ -214,6 +280,16 @@ def _fetch_json(
     return data, elapsed
 
 
+_KNOWN_TYPES = {
+    "text/html",
+    "text/plain",
+    "application/xml",
+    "text/xml",
+    "application/xhtml+xml",
+    "application/json",
+}
+
+
 # --- checks on the documents ---------------------------------------------------------------------
 
 
@@ -223,6 +299,15 @@ def _acceptable_url(value) -> bool:
     parts = urlsplit(value)
     schemes = ("https", "http") if insecure_http_allowed() else ("https",)
     return parts.scheme in schemes and bool(parts.hostname)
+
+
+def _policy_problem(value: str, *, what: str) -> str:
+    """Why the outbound policy refuses an endpoint (its scheme or its addresses), or ""."""
+    try:
+        http.check_url(value, what=what)
+    except http.OutboundError as exc:
+        return exc.message
+    return ""
 
 
 def _issuer_hint(configured: str, reported: str) -> str:
@@ -263,6 +348,7 @@ def _check_issuer(report: ConnectionReport, config: SSOConfig, doc: dict) -> Non
     elif reported == config.issuer:
         report.ok("Issuer", f"The document's issuer equals the configured issuer, {config.issuer}.")
     else:
+        reported = safe_text(reported, 200)
         report.fail(
             "Issuer",
             f"The discovery document says the issuer is “{reported}”, but this config has “{config.issuer}”. "
@@ -283,10 +369,18 @@ def _check_endpoints(report: ConnectionReport, doc: dict) -> None:
         if value in (None, ""):
             report.fail(name, f"The discovery document has no “{key}”: {consequence}.")
         elif not _acceptable_url(value):
-            shown = value if isinstance(value, str) else type(value).__name__
-            report.fail(name, f"“{key}” is “{shown[:200]}”, which is not an https URL: {consequence}.")
+            shown = safe_text(value, 200) if isinstance(value, str) else type(value).__name__
+            report.fail(name, f"“{key}” is “{shown}”, which is not an https URL: {consequence}.")
+        elif problem := _policy_problem(value, what=key):
+            report.fail(name, f"{problem} Until then {consequence}.")
         else:
-            report.ok(name, value)
+            report.ok(name, safe_text(value, 300))
+    for key in ("userinfo_endpoint", "end_session_endpoint"):
+        value = doc.get(key)
+        if isinstance(value, str) and value and (problem := _policy_problem(value, what=key)):
+            report.fail(
+                key.replace("_", " ").capitalize(), f"{problem} Sign-ins are refused while it is there."
+            )
     response_types = doc.get("response_types_supported")
     if isinstance(response_types, list) and "code" not in response_types:
         report.fail(
@@ -309,9 +403,18 @@ def _check_pkce(report: ConnectionReport, doc: dict) -> None:
     else:
         report.fail(
             "PKCE (S256)",
-            f"The provider's code_challenge_methods_supported is {methods!r}, without S256: this portal "
+            f"The provider's code_challenge_methods_supported is {_listed(methods)}, without S256: this portal "
             "always uses PKCE with S256 and the provider would refuse or ignore it.",
         )
+
+
+def _listed(value, limit: int = 8) -> str:
+    """A list of strings from the document, shown as the checked values they are (capped)."""
+    if not isinstance(value, list):
+        return "not a list"
+    items = [safe_text(item, 40) for item in value[:limit] if isinstance(item, str)]
+    more = f" and {len(value) - limit} more" if len(value) > limit else ""
+    return (", ".join(items) or "empty") + more
 
 
 @dataclass(frozen=True)
@@ -338,13 +441,13 @@ def _usable_keys(keys: list) -> tuple[list[_Key], list[str]]:
             ignored.append("an entry that is not a key object")
             continue
         kty, use = raw.get("kty"), raw.get("use")
-        kid = str(raw.get("kid") or "")
-        label = f"{kty} key" + (f" {kid[:40]}" if kid else "")
+        kid = safe_text(raw.get("kid") or "", 40)
+        label = f"{safe_text(kty, 10)} key" + (f" {kid}" if kid else "")
         if kty not in ("RSA", "EC", "OKP"):
-            ignored.append(f"a key of unknown type “{str(kty)[:20]}”")
+            ignored.append(f"a key of unknown type “{safe_text(kty, 20)}”")
             continue
         if use not in (None, "sig"):
-            ignored.append(f"{label} (use “{str(use)[:20]}”, not for signatures)")
+            ignored.append(f"{label} (use “{safe_text(use, 20)}”, not for signatures)")
             continue
         key_ops = raw.get("key_ops")
         if isinstance(key_ops, list) and "verify" not in key_ops:
@@ -355,7 +458,14 @@ def _usable_keys(keys: list) -> tuple[list[_Key], list[str]]:
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
             ignored.append(f"{label} (unreadable)")
             continue
-        usable.append(_Key(kty=kty, kid=kid, alg=str(raw.get("alg") or ""), crv=str(raw.get("crv") or "")))
+        usable.append(
+            _Key(
+                kty=kty,
+                kid=kid,
+                alg=safe_text(raw.get("alg") or "", 20),
+                crv=safe_text(raw.get("crv") or "", 20),
+            )
+        )
     return usable, ignored
 
 
@@ -413,7 +523,7 @@ def _check_algorithms(report: ConnectionReport, doc: dict, usable: list[_Key] | 
             "RS256 is expected."
         )
     else:
-        effective = [str(alg) for alg in advertised]
+        effective = [safe_text(alg, 20) for alg in advertised[:20]]
         missing_note = ""
     asymmetric = [alg for alg in effective if alg != "none" and not alg.startswith("HS")]
     if not asymmetric:
@@ -441,7 +551,7 @@ def _check_algorithms(report: ConnectionReport, doc: dict, usable: list[_Key] | 
 
 def _check_client_auth(report: ConnectionReport, config: SSOConfig, doc: dict) -> None:
     advertised = doc.get("token_endpoint_auth_methods_supported")
-    methods = [str(m) for m in advertised] if isinstance(advertised, list) else None
+    methods = [safe_text(m, 40) for m in advertised[:10]] if isinstance(advertised, list) else None
     if config.has_client_secret:
         usable = [
             m
@@ -475,7 +585,8 @@ def _check_end_session(report: ConnectionReport, config: SSOConfig, doc: dict) -
     endpoint = doc.get("end_session_endpoint")
     if _acceptable_url(endpoint):
         report.ok(
-            "End-session endpoint", f"{endpoint}: signing out of the portal also signs out at the provider."
+            "End-session endpoint",
+            f"{safe_text(endpoint, 300)}: signing out of the portal also signs out at the provider.",
         )
         return
     landing = (
