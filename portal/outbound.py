@@ -247,21 +247,23 @@ def request(
             _breaker_check(breaker_key)
         with _slot(breaker_key or limit_key):
             adapter = _adapter(deadline=deadline, max_bytes=max_bytes, what=what)
-            with GuardedSession(adapter) as session:
-                response = session.request(method, url, allow_redirects=False, **kwargs)
+            try:
+                try:
+                    with GuardedSession(adapter) as session:
+                        response = session.request(method, url, allow_redirects=False, **kwargs)
+                except requests.RequestException as exc:
+                    raise _network_error(exc, url) from exc
+            except OutboundError as exc:
+                # Open the breaker while still holding the slot, so no caller waiting for the
+                # slot slips through to the broken provider in between.
+                if breaker_key is not None and exc.reason in _BREAKING:
+                    breaker_open(breaker_key, exc)
+                raise
         status = response.status_code
         return response
     except OutboundError as exc:
         reason = exc.reason
-        if breaker_key is not None and exc.reason in _BREAKING:
-            breaker_open(breaker_key, exc)
         raise
-    except requests.RequestException as exc:
-        error = _network_error(exc, url)
-        reason = error.reason
-        if breaker_key is not None:
-            breaker_open(breaker_key, error)
-        raise error from exc
     finally:
         duration_ms = int((time.monotonic() - started) * 1000)
         bytes_read = adapter.last_bytes_read if adapter is not None else 0
