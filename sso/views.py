@@ -10,7 +10,6 @@ import logging
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import auth
-from django.core.cache import cache
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.views.generic import View
@@ -18,6 +17,7 @@ from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts.redirects import safe_next_url
+from portal import safe_cache
 
 from . import http
 from .discovery import provider_metadata
@@ -319,12 +319,12 @@ def unsolicited_provider_error_count(*, config, increment: bool = False) -> int:
     shared cache, per portal and config: no text from the request is kept)."""
     key = f"sso:unsolicited-errors:{config.portal_id}:{config.key}"
     if not increment:
-        return int(cache.get(key) or 0)
-    cache.add(key, 0, timeout=24 * 3600)
+        return int(safe_cache.get(key) or 0)
+    safe_cache.add(key, 0, timeout=24 * 3600)
     try:
-        return cache.incr(key)
+        return safe_cache.incr(key) or 0  # the cache down: not counted, still not recorded
     except ValueError:
-        cache.add(key, 1, timeout=24 * 3600)
+        safe_cache.add(key, 1, timeout=24 * 3600)
         return 1
 
 
