@@ -30,6 +30,7 @@ test-fast: install
 ## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls)
 bench: install
 	$(PY) bench/sso_login.py
+	$(PY) bench/outbound_limits.py
 
 lint: install
 	$(VENV)/bin/ruff check .
