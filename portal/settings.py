@@ -136,7 +136,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -236,7 +236,7 @@ OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
 OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
 # Outbound calls one process makes at once; gunicorn.conf.py gives each worker twice as many
 # threads, so hanging providers can never hold more than half of them.
-OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=4)
+OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=2)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
