@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: install run test test-fast bench lint format
+.PHONY: install run test test-fast bench loadtest lint format
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test-fast: install
 bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
+
+## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
+## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"
+LOADTEST_ARGS ?=
+loadtest: install
+	$(PY) -m loadtest.run $(LOADTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
