@@ -27,15 +27,17 @@ run: install
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-## test-fast: the suite on SQLite, skipping browser and broker tests
+## test-fast: the suite on SQLite, skipping browser, broker and real-server tests
 test-fast: install
-	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker and not server" $(PYTEST_ARGS)
 
 ## bench: returning SSO logins side by side (portal on PostgreSQL+Redis and SQLite, stock
-## mozilla-django-oidc, a bare view) under gunicorn, then the 10,000-portal / 10,000-invoice pages
+## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, and what a
+## hostile provider costs (bench/outbound_limits.py)
 bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
+	$(PY) bench/outbound_limits.py
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
 ## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"
