@@ -22,6 +22,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from halo.access import NO_ACCESS_MESSAGE, invoice_access_at_signin
+
 from .audit import AuditKind, audit_record, client_ip
 from .models import Identity, User
 from .redirects import MAX_NEXT_LENGTH
@@ -107,13 +109,21 @@ def sso_identity_login(
                 return SSOLoginResult(
                     user=None, identity=identity, error="This account has been disabled on this portal."
                 )
+            access = invoice_access_at_signin(portal=portal, email=address)
+            if not access.allowed:
+                return SSOLoginResult(user=None, identity=identity, error=NO_ACCESS_MESSAGE)
             audit_record(
                 kind=AuditKind.SIGNED_IN,
                 portal=portal,
                 user=user,
                 email=address,
                 ip=ip,
-                detail={"method": "sso", "identity": identity.pk, "config": sso_config.key},
+                detail={
+                    "method": "sso",
+                    "identity": identity.pk,
+                    "config": sso_config.key,
+                    "invoice_access": access.source,
+                },
             )
             return SSOLoginResult(user=user, identity=identity)
         verification = email_verification_for_login(

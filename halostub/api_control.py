@@ -94,6 +94,10 @@ def seed(request, data):
     """Create or replace clients, users and invoices given as lists of HaloPSA-shaped objects."""
     now = timezone.now()
     counts = {}
+    if data.get("reset"):
+        for model in (ApiClient, ApiUser, ApiInvoice, ApiPayment, ApiWebhook):
+            model.objects.all().delete()
+        knobs.reset()
     for kind, key in (("client", "clients"), ("user", "users"), ("invoice", "invoices")):
         model = KINDS[kind]
         rows = [
