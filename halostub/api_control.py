@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import requests
+from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -177,8 +178,14 @@ def deliver(*, kind: str, record_id: int, event: str) -> list[dict]:
         elif hook.authentication_header:
             name, _, value = hook.authentication_header.partition(":")
             headers[name.strip()] = value.strip()
+        url = hook.url
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".localhost"):
+            # Browsers resolve *.localhost themselves; Python may not. Connect to loopback, keep the name.
+            headers["Host"] = parts.netloc
+            url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{parts.port or 80}"))
         try:
-            response = requests.post(hook.url, json=payload, headers=headers, auth=auth, timeout=10)
+            response = requests.post(url, json=payload, headers=headers, auth=auth, timeout=10)
             status = response.status_code
         except requests.RequestException as exc:
             status = f"error: {exc.__class__.__name__}"

@@ -270,10 +270,8 @@ HALO_FULL_SYNC_HOURS = env.int("HALO_FULL_SYNC_HOURS", default=24)
 HALO_ACCESS_MAX_AGE_SECONDS = env.int("HALO_ACCESS_MAX_AGE_SECONDS", default=300)
 HALO_WEBHOOK_MAX_BYTES = 64 * 1024
 HALO_PDF_MAX_BYTES = env.int("HALO_PDF_MAX_BYTES", default=10 * 1024 * 1024)
-CELERY_BEAT_SCHEDULE = {
-    # One dispatcher a minute queues each portal's sync when its interval (or the nightly full) is due.
-    "halo-sync-due": {"task": "halo.tasks.halo_sync_due", "schedule": 60.0},
-}
+# One dispatcher a minute queues each portal's sync when its interval (or the nightly full) is due.
+CELERY_BEAT_SCHEDULE["halo-sync-due"] = {"task": "halo.tasks.halo_sync_due", "schedule": 60.0}
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
