@@ -8,9 +8,9 @@ import random
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone

@@ -71,7 +71,9 @@ class Command(BaseCommand):
             invoice.last_modified = timezone.now()
             invoice.save()
             results = deliver(kind="invoice", record_id=invoice.id, event="invoice_updated")
-            self.stdout.write(json.dumps({"invoice": invoice.invoicenumber, "deliveries": results}, default=str))
+            self.stdout.write(
+                json.dumps({"invoice": invoice.invoicenumber, "deliveries": results}, default=str)
+            )
 
 
 def seed_demo() -> dict:
@@ -102,4 +104,9 @@ def seed_demo() -> dict:
                            "unit_price": total, "net_amount": total, "tax_amount": "0"}],
             },
         )  # fmt: skip
-    return {"client_id": API_CLIENT_ID, "clients": len(CLIENTS), "users": len(USERS), "invoices": len(INVOICES)}
+    return {
+        "client_id": API_CLIENT_ID,
+        "clients": len(CLIENTS),
+        "users": len(USERS),
+        "invoices": len(INVOICES),
+    }
