@@ -27,9 +27,10 @@ test: install
 test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
 
-## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls)
+## bench: SSO login (median/p95, provider calls); HaloPSA sync of 10k invoices (time, rows/s, API calls, RSS)
 bench: install
 	$(PY) bench/sso_login.py
+	$(PY) bench/halo_sync.py
 
 lint: install
 	$(VENV)/bin/ruff check .
