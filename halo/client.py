@@ -63,7 +63,7 @@ class HaloClient:
         return f"halo:token:{c.portal_id}:{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
     def token(self) -> str:
-        cached = cache.get(self._token_key())
+        cached = _cache_call(cache.get, self._token_key())
         if cached:
             return cached
         c = self.connection
@@ -108,7 +108,7 @@ class HaloClient:
         except (TypeError, ValueError):
             lifetime = 3600
         if lifetime > TOKEN_EARLY_SECONDS:
-            cache.set(self._token_key(), token, lifetime - TOKEN_EARLY_SECONDS)
+            _cache_call(cache.set, self._token_key(), token, lifetime - TOKEN_EARLY_SECONDS)
         return token
 
     # --- requests ------------------------------------------------------------------------------
@@ -120,12 +120,15 @@ class HaloClient:
         for _ in range(3):
             minute = int(time.time() // 60)
             key = f"halo:rpm:{self.connection.portal_id}:{minute}"
-            cache.add(key, 0, 120)
             try:
+                cache.add(key, 0, 120)
                 used = cache.incr(key)
             except ValueError:
-                cache.set(key, 1, 120)
+                _cache_call(cache.set, key, 1, 120)
                 used = 1
+            except Exception:  # the cache is down: HaloPSA's own 429s still slow us down
+                logger.warning("cache unavailable; HaloPSA request ceiling not enforced", exc_info=True)
+                return
             if used <= ceiling:
                 return
             self._sleep(max(0.05, 60 - time.time() % 60))
@@ -155,7 +158,9 @@ class HaloClient:
             except outbound.OutboundError as exc:
                 raise HaloAPIError(exc.reason, exc.message, status=exc.status) from exc
             if authed and response.status_code == 401 and not retried_token:
-                cache.delete(self._token_key())  # revoked or expired early: one fresh token, once
+                _cache_call(
+                    cache.delete, self._token_key()
+                )  # revoked or expired early: one fresh token, once
                 retried_token = True
                 continue
             if response.status_code in RETRY_STATUSES and attempt < settings.HALO_MAX_RETRIES:
@@ -207,6 +212,15 @@ class HaloClient:
             if not page.rows or page_no * settings.HALO_PAGE_SIZE >= page.record_count:
                 return
             page_no += 1
+
+
+def _cache_call(fn, *args):
+    """A cache that is down costs a fresh token per client, never a failed sync."""
+    try:
+        return fn(*args)
+    except Exception:
+        logger.warning("cache unavailable for the HaloPSA client", exc_info=True)
+        return None
 
 
 def _retry_delay(response, attempt: int) -> float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
-from .client import HaloAPIError, HaloClient
+from .client import HaloAPIError, HaloClient, _cache_call
 from .models import HaloConnection
 
 LISTS = [("Client", "clients"), ("Users", "users"), ("Invoice", "invoices")]
@@ -31,7 +31,7 @@ class ConnectionTestResult:
 def halo_connection_test(*, connection: HaloConnection) -> ConnectionTestResult:
     result = ConnectionTestResult()
     client = HaloClient(connection)
-    cache.delete(client._token_key())  # test the credentials themselves, not a cached token
+    _cache_call(cache.delete, client._token_key())  # test the credentials themselves, not a cached token
     try:
         client.token()
     except HaloAPIError as exc:
