@@ -11,10 +11,11 @@ from django.utils.html import format_html, format_html_join
 
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
 
+from .client import HaloAPIError
 from .connection_test import halo_connection_test
 from .models import HaloConnection, SyncRun, WebhookDelivery
 from .selectors import sync_last_run, sync_last_success, webhook_deliveries_recent
-from .services import halo_defaults_for_portal
+from .services import halo_defaults_for_portal, halo_webhook_register
 from .tasks import halo_sync
 
 
@@ -43,7 +44,7 @@ class HaloConnectionForm(forms.ModelForm):
 class HaloConnectionAdmin(PortalScopedAdmin):
     form = HaloConnectionForm
     list_display = ["portal", "api_url", "enabled", "last_synced", "last_run_status"]
-    actions = ["test_connection", "sync_now"]
+    actions = ["test_connection", "sync_now", "register_webhook"]
     readonly_fields = ["webhook_url", "webhook_username", "webhook_secret_display", "last_synced",
                        "last_run_status", "recent_deliveries"]  # fmt: skip
     fieldsets = [
@@ -124,6 +125,18 @@ class HaloConnectionAdmin(PortalScopedAdmin):
         for connection in queryset:
             halo_sync.delay(connection.pk, full=False, trigger="admin")
         self.message_user(request, "Sync queued; its run appears under HaloPSA sync runs.", messages.SUCCESS)
+
+    @admin.action(description="Register the webhook in HaloPSA")
+    def register_webhook(self, request, queryset):
+        for connection in queryset:
+            try:
+                halo_webhook_register(connection=connection)
+            except HaloAPIError as exc:
+                self.message_user(request, f"{connection.portal}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{connection.portal}: webhook registered in HaloPSA.", messages.SUCCESS
+                )
 
 
 class ReadOnlyAdmin(PortalScopedAdmin):

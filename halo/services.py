@@ -92,3 +92,32 @@ def halo_webhook_secret_rotate(*, connection: HaloConnection) -> HaloConnection:
     connection.webhook_secret = new_webhook_secret()
     connection.save(update_fields=["webhook_secret", "updated_at"])
     return connection
+
+
+def halo_webhook_register(*, connection: HaloConnection) -> dict:
+    """Register (or update) the portal's webhook at HaloPSA (``POST /api/Webhook``, scope admin:webhooks).
+
+    Basic authentication with the connection's username and secret; the events are the objects the sync
+    reads. Optional: an admin may instead paste the URL and secret into HaloPSA by hand.
+    """
+    from .client import HaloClient
+
+    client = HaloClient(connection)
+    existing = client.get("Webhook")
+    rows = existing if isinstance(existing, list) else (existing or {}).get("webhooks", [])
+    hook_id = next(
+        (r.get("id") for r in rows if isinstance(r, dict) and r.get("url") == connection.webhook_url), None
+    )
+    payload = {
+        "url": connection.webhook_url,
+        "events": ["invoice_updated", "invoice_deleted", "client_updated", "client_deleted", "user_updated",
+                   "user_deleted"],
+        "active": True,
+        "authentication_type": "basic",
+        "basic_username": connection.webhook_username,
+        "basic_password": connection.webhook_secret,
+    }  # fmt: skip
+    if hook_id:
+        payload["id"] = hook_id
+    saved = client.post("Webhook", [payload])
+    return saved[0] if isinstance(saved, list) and saved else {}

@@ -102,7 +102,23 @@ class ContactInlineFormSet(BaseInlineFormSet):
             seen.add(email)
 
 
-class ContactInline(PortalScopedTabularInline):
+class SyncedParentInlineMixin:
+    """Under a row synced from HaloPSA the inline rows are HaloPSA's too: shown, not edited here."""
+
+    def _parent_synced(self, obj) -> bool:
+        return obj is not None and getattr(obj, "halo_id", None) is not None
+
+    def has_add_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_delete_permission(request, obj)
+
+
+class ContactInline(SyncedParentInlineMixin, PortalScopedTabularInline):
     model = Contact
     formset = ContactInlineFormSet
     portal_field = "customer__portal"
@@ -215,7 +231,7 @@ class ContactAdmin(SyncedReadOnlyMixin, SuperuserPortalColumnMixin, PortalScoped
     autocomplete_fields = ["customer"]
 
 
-class PaymentInline(PortalScopedTabularInline):
+class PaymentInline(SyncedParentInlineMixin, PortalScopedTabularInline):
     model = Payment
     portal_field = "invoice__customer__portal"
     extra = 0

@@ -101,3 +101,48 @@ def test_email_code_sign_in_without_permission_gets_the_ask_your_provider_page(
     assert response.status_code == 403
     assert b"Ask your provider for invoice access" in response.content
     assert "_auth_user_id" not in client.session
+
+
+def test_sso_sign_in_without_permission_is_refused_with_the_ask_your_provider_message(
+    rf, halo_portal, halo, connection
+):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from accounts.models import Identity
+    from accounts.sso_login import sso_identity_login
+    from tests.factories import SSOConfigFactory
+
+    config = SSOConfigFactory(portal=halo_portal, issuer=f"{halo.base_url}/auth")
+    user = UserFactory(portal=halo_portal, email="alice@example.com")
+    Identity.objects.create(
+        portal=halo_portal, sso_config=config, issuer=config.issuer, sub="s-1", email=user.email, user=user,
+        verified_at=timezone.now(),
+    )  # fmt: skip
+    request = rf.get("/callback")
+    request.session = SessionStore()
+    login = {"request": request, "sso_config": config, "issuer": config.issuer, "sub": "s-1",
+             "email": "alice@example.com", "name": "Alice", "next_url": ""}  # fmt: skip
+    assert sso_identity_login(**login).user == user
+    halo.change("user", 201, notify=False, canaccessinvoices=False)
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    refused = sso_identity_login(**login)
+    assert refused.user is None and "ask your provider for invoice access" in refused.error
+
+
+def test_halopsa_down_at_code_sign_in_is_logged(
+    client, halo_portal, connection, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from tests.accounts.helpers import code_from
+
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    HaloConnection.objects.filter(pk=connection.pk).update(
+        api_url="http://127.0.0.1:9/api", auth_url="http://127.0.0.1:9/auth"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/login/", {"email": "alice@example.com"})
+    response = client.post("/login/code/", {"code": code_from(mail.outbox[-1])})
+    assert response.status_code == 302  # the synced flag allowed it
+    signed_in = AuditEvent.objects.filter(kind="signed_in").latest("pk")
+    assert signed_in.detail["invoice_access"] == "halo_unreachable"

@@ -70,3 +70,26 @@ def test_beat_dispatcher_queues_due_portals_only(connection, halo):
     HaloConnection.objects.update(enabled=False)
     SyncRun.objects.all().delete()
     assert halo_sync_due() == 0
+
+
+def test_register_webhook_action_registers_it_at_halopsa(staff_client, connection, halo):
+    url = "/admin/halo/haloconnection/"
+    for _ in range(2):  # registering again updates the same webhook
+        response = staff_client.post(
+            url, {"action": "register_webhook", "_selected_action": [connection.pk]}, follow=True
+        )
+        assert b"webhook registered in HaloPSA" in response.content
+    hooks = halo.webhooks()
+    assert [(h["url"], h["authentication_type"], h["basic_username"]) for h in hooks] == [
+        (connection.webhook_url, "basic", connection.webhook_username)
+    ]
+
+
+def test_contacts_of_a_synced_customer_are_not_edited_inline(staff_client, connection, halo):
+    from portal.models import Customer
+
+    halo.seed_api(clients=clients(1), users=users(1))
+    halo_sync_run(connection=connection)
+    synced = Customer.objects.get(halo_id=1)
+    page = staff_client.get(f"/admin/portal/customer/{synced.pk}/change/").content.decode()
+    assert "user1@example.com" in page and 'name="contacts-0-email"' not in page
