@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('portal', '0002_halo_sync_fields'),
+        ('portal', '0003_halo_sync_fields'),
     ]
 
     operations = [
