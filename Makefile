@@ -33,11 +33,12 @@ test-fast: install
 
 ## bench: returning SSO logins side by side (portal on PostgreSQL+Redis and SQLite, stock
 ## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, and what a
-## hostile provider costs (bench/outbound_limits.py)
+## hostile provider costs (bench/outbound_limits.py), and a HaloPSA sync of 10k invoices (bench/halo_sync.py)
 bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
+	$(PY) bench/halo_sync.py
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
 ## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from halo.access import invoice_access_at_signin
 from portal.models import Portal
 
 from .audit import AuditKind, audit_record
@@ -27,7 +28,7 @@ from .services import UserEmailUnavailable, normalize_email, user_get_or_create
 
 @dataclass(frozen=True)
 class CodeCheck:
-    status: Literal["ok", "invalid", "locked", "disabled", "paused"]
+    status: Literal["ok", "invalid", "locked", "disabled", "paused", "no_invoice_access"]
     user: User | None = None
     resume_at: datetime | None = None  # "paused": when code sign-in for the email resumes
 
@@ -107,13 +108,24 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
                     detail={"reason": "user_inactive"},
                 )
                 return CodeCheck(status="disabled")
+            access = invoice_access_at_signin(portal=portal, email=address)
+            if not access.allowed:
+                audit_record(
+                    kind=AuditKind.CODE_FAILED,
+                    portal=portal,
+                    user=user,
+                    email=address,
+                    ip=ip,
+                    detail={"reason": "no_invoice_access", "invoice_access": access.source},
+                )
+                return CodeCheck(status="no_invoice_access")
             audit_record(
                 kind=AuditKind.SIGNED_IN,
                 portal=portal,
                 user=user,
                 email=address,
                 ip=ip,
-                detail={"method": "email_code"},
+                detail={"method": "email_code", "invoice_access": access.source},
             )
             return CodeCheck(status="ok", user=user)
         else:

@@ -78,6 +78,33 @@ def session_logout(*, request: HttpRequest) -> None:
     logout(request)
 
 
+def user_sessions_end(*, portal: Portal, emails, reason: str) -> int:
+    """End every session of the users of ``portal`` with one of ``emails`` (audited); returns how many users.
+
+    Sessions carry a hash of the user's password field and Django drops a session whose hash no longer
+    matches; these users sign in by code or SSO only, so giving them a fresh unusable password ends all
+    their sessions, in every browser and every session store, without touching any other user.
+    """
+    addresses = {normalize_email(e) for e in emails if e}
+    if not addresses:
+        return 0
+    users = list(
+        User.objects.alias(email_lower=Lower("email")).filter(portal=portal, email_lower__in=addresses)
+    )
+    for user in users:
+        with transaction.atomic():
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            audit_record(
+                kind=AuditKind.SIGNED_OUT,
+                portal=portal,
+                user=user,
+                email=user.email,
+                detail={"reason": reason},
+            )
+    return len(users)
+
+
 @transaction.atomic
 def identity_revoke(*, identity: Identity, by_user: User | None = None, ip: str | None = None) -> Identity:
     """Unlink an SSO identity and clear its verification; its next login must verify the email again.

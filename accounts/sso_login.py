@@ -27,6 +27,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from halo.access import NO_ACCESS_MESSAGE, invoice_access_at_signin
+
 from .audit import AuditKind, audit_record, client_ip
 from .link import email_link_complete_by_sso, link_started_here_remember
 from .models import Identity, User
@@ -127,13 +129,21 @@ def sso_identity_login(
                 return SSOLoginResult(
                     user=None, identity=identity, error="This account has been disabled on this portal."
                 )
+            access = invoice_access_at_signin(portal=portal, email=address)
+            if not access.allowed:
+                return SSOLoginResult(user=None, identity=identity, error=NO_ACCESS_MESSAGE)
             audit_record(
                 kind=AuditKind.SIGNED_IN,
                 portal=portal,
                 user=user,
                 email=address,
                 ip=ip,
-                detail={"method": "sso", "identity": identity.pk, "config": sso_config.key},
+                detail={
+                    "method": "sso",
+                    "identity": identity.pk,
+                    "config": sso_config.key,
+                    "invoice_access": access.source,
+                },
             )
             return SSOLoginResult(user=user, identity=identity)
         linked = email_link_complete_by_sso(session=request.session, identity=identity, ip=ip)

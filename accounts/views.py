@@ -226,6 +226,8 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
                     request.session.pop(key, None)
                 login(request, result.user, backend=SESSION_BACKEND)  # rotates the session key
                 return redirect(redirect_target(request=request, url=next_url))
+            if result.status == "no_invoice_access":
+                return render(request, "halo/no_invoice_access.html", status=403)
             if result.status == "disabled":
                 return problem_page(
                     request,

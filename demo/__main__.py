@@ -105,6 +105,9 @@ def banner(config: seed.DemoConfig) -> str:
   Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (superuser, all portals)
                      portal staff (Acme only): {seed.STAFF_EMAIL} / {seed.STAFF_PASSWORD}
   Dev mailbox:       {seed.PORTAL_URL}/dev/mailbox/  (every mail the portal sends, links clickable)
+  HaloPSA API sync:  invoices HALO-5001..5005 come from the stand-in. Change one and watch it arrive:
+      .venv/bin/python -m halostub standin_api change-invoice HALO-5002 --total 999.00
+      (the stand-in sends its webhook; the portal re-reads the invoice; reload the invoice page)
 
   *.localhost names resolve in Chrome and Firefox; elsewhere add "127.0.0.1 {seed.PORTAL_HOST}" to /etc/hosts.
   Press Ctrl-C to stop both servers.
@@ -158,6 +161,7 @@ def main() -> int:
             env=dict(os.environ),
         )
         wait_until_ready(children)
+        print(f"[demo] {seed.sync_from_standin()}", flush=True)
         print(banner(config), flush=True)
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)

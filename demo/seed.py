@@ -38,11 +38,19 @@ STANDIN_USERS = [
 ]
 
 
+# The stand-in's API application for the sync (client credentials), made by ``standin_api seed-demo``.
+API_CLIENT_ID = "portal-sync"
+API_CLIENT_SECRET = "portal-sync-secret"
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     key: str
     callback_url: str
     login_url: str
+    webhook_url: str = ""
+    webhook_username: str = ""
+    webhook_secret: str = ""
 
 
 def _say(message: str) -> None:
@@ -69,9 +77,42 @@ def prepare_portal() -> DemoConfig:
         _say("WARNING: alice@example.com is not a contact on the demo portal; her SSO login will see no data")
 
     config = _sso_config(portal)
+    connection = _halo_connection(portal)
     _admin_user()
     _staff_user(portal)
-    return DemoConfig(key=config.key, callback_url=config.callback_url, login_url=config.login_url)
+    return DemoConfig(
+        key=config.key,
+        callback_url=config.callback_url,
+        login_url=config.login_url,
+        webhook_url=connection.webhook_url,
+        webhook_username=connection.webhook_username,
+        webhook_secret=connection.webhook_secret,
+    )
+
+
+def _halo_connection(portal):
+    """The demo portal's HaloPSA API connection to the stand-in (API URL derived from the SSO issuer)."""
+    from halo.services import halo_connection_connect
+
+    connection = halo_connection_connect(
+        portal=portal, client_id=API_CLIENT_ID, client_secret=API_CLIENT_SECRET, tenant=TENANT
+    )
+    _say(f"HaloPSA API connection to {connection.api_url}")
+    return connection
+
+
+def sync_from_standin() -> str:
+    """One sync now that the stand-in answers, so the dashboard opens with HaloPSA's invoices."""
+    from halo.selectors import halo_connection_for_portal
+    from halo.sync import halo_sync_run
+    from portal.models import Portal
+
+    connection = halo_connection_for_portal(portal=Portal.objects.get(host=PORTAL_HOST))
+    run = halo_sync_run(connection=connection, trigger="demo")
+    if run.error:
+        return f"sync failed: {run.error}"
+    counts = run.counts.get("invoices", {})
+    return f"synced from HaloPSA: {counts.get('created', 0)} new, {counts.get('updated', 0)} changed invoices"
 
 
 def _bare_portal() -> None:
@@ -178,3 +219,10 @@ def prepare_standin(config: DemoConfig, *, env: dict[str, str]) -> None:
         _standin("standin_user", email, "--password", password, "--name", name, env=env)
     # HaloPSA's customer-portal custom link: the SSO login URL, a prompt-free deep login.
     _standin("standin_link", "Billing", config.login_url, env=env)
+    # HaloPSA's API side: clients, users and invoices to sync, and the portal's webhook.
+    _standin("standin_api", "seed-demo", env=env)
+    if config.webhook_url:
+        _standin(
+            "standin_api", "webhook", config.webhook_url, "--username", config.webhook_username,
+            "--password", config.webhook_secret, env=env,
+        )  # fmt: skip

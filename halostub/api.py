@@ -133,6 +133,22 @@ def clients(request):
     return _page(request, _order(request, queryset, {"id", "name"}), "clients", client_json)
 
 
+@api_view("read:customers")
+def client_detail(request, pk: int):
+    row = ApiClient.objects.filter(pk=pk).first()
+    return _json(client_json(row)) if row else _json({"error": "not found"}, status=404)
+
+
+@api_view("read:customers")
+def user_detail(request, pk: int):
+    row = ApiUser.objects.filter(pk=pk).first()
+    return (
+        _json(user_json(row, _client_names([row.client_id])))
+        if row
+        else _json({"error": "not found"}, status=404)
+    )
+
+
 def _client_names(client_ids) -> dict[int, str]:
     return dict(ApiClient.objects.filter(id__in=set(client_ids)).values_list("id", "name"))
 

@@ -8,6 +8,7 @@ import random
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.core.exceptions import ValidationError
@@ -94,6 +95,10 @@ def seed(request, data):
     """Create or replace clients, users and invoices given as lists of HaloPSA-shaped objects."""
     now = timezone.now()
     counts = {}
+    if data.get("reset"):
+        for model in (ApiClient, ApiUser, ApiInvoice, ApiPayment, ApiWebhook):
+            model.objects.all().delete()
+        knobs.reset()
     for kind, key in (("client", "clients"), ("user", "users"), ("invoice", "invoices")):
         model = KINDS[kind]
         rows = [
@@ -173,8 +178,14 @@ def deliver(*, kind: str, record_id: int, event: str) -> list[dict]:
         elif hook.authentication_header:
             name, _, value = hook.authentication_header.partition(":")
             headers[name.strip()] = value.strip()
+        url = hook.url
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".localhost"):
+            # Browsers resolve *.localhost themselves; Python may not. Connect to loopback, keep the name.
+            headers["Host"] = parts.netloc
+            url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{parts.port or 80}"))
         try:
-            response = requests.post(hook.url, json=payload, headers=headers, auth=auth, timeout=10)
+            response = requests.post(url, json=payload, headers=headers, auth=auth, timeout=10)
             status = response.status_code
         except requests.RequestException as exc:
             status = f"error: {exc.__class__.__name__}"

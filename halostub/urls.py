@@ -50,7 +50,9 @@ site_patterns = (
 api_patterns = [
     path("AuthInfo", api.auth_info),
     path("Client", api.clients),
+    path("Client/<int:pk>", api.client_detail),
     path("Users", api.users),
+    path("Users/<int:pk>", api.user_detail),
     path("Invoice", api.invoices),
     path("Invoice/<int:pk>", api.invoice_detail),
     path("Invoice/PDF/<int:pk>", api.invoice_pdf_view),

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Sum
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
 
 from .admin_scoping import PortalScopedAdmin, PortalScopedTabularInline, admin_portal
 from .models import Contact, Customer, Invoice, Payment, Portal
@@ -52,7 +53,7 @@ class PortalAdmin(PortalScopedAdmin):
     search_fields = ["name", "host", "url"]
     readonly_fields = ["host", "created_at"]
     fieldsets = [
-        (None, {"fields": ["name", "url", "host", "sso_only"]}),
+        (None, {"fields": ["name", "url", "host", "sso_only", "invoice_access"]}),
         (
             "Branding",
             {
@@ -101,7 +102,23 @@ class ContactInlineFormSet(BaseInlineFormSet):
             seen.add(email)
 
 
-class ContactInline(PortalScopedTabularInline):
+class SyncedParentInlineMixin:
+    """Under a row synced from HaloPSA the inline rows are HaloPSA's too: shown, not edited here."""
+
+    def _parent_synced(self, obj) -> bool:
+        return obj is not None and getattr(obj, "halo_id", None) is not None
+
+    def has_add_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._parent_synced(obj) and super().has_delete_permission(request, obj)
+
+
+class ContactInline(SyncedParentInlineMixin, PortalScopedTabularInline):
     model = Contact
     formset = ContactInlineFormSet
     portal_field = "customer__portal"
@@ -109,8 +126,57 @@ class ContactInline(PortalScopedTabularInline):
     fields = ["email", "name"]
 
 
+class SyncedReadOnlyMixin:
+    """Rows synced from HaloPSA (``halo_id`` set) are read-only here, with a link to edit them there.
+
+    HaloPSA is their source: an edit here would be overwritten by the next sync, a delete resurrected.
+    Rows typed into the admin (no ``halo_id``) stay editable as before.
+    """
+
+    #: Path of the record in HaloPSA's agent app, with ``{id}`` for its HaloPSA id.
+    halo_path = ""
+
+    @staticmethod
+    def _synced(obj) -> bool:
+        return obj is not None and getattr(obj, "halo_id", None) is not None
+
+    def _portal_of(self, obj):
+        for path in ("portal", "customer__portal", "invoice__customer__portal"):
+            target = obj
+            for part in path.split("__"):
+                target = getattr(target, part, None)
+            if target is not None:
+                return target
+        return None
+
+    @admin.display(description="HaloPSA")
+    def view_in_halopsa(self, obj):
+        connection = getattr(self._portal_of(obj), "halo_connection", None) if self._synced(obj) else None
+        if connection is None or not self.halo_path:
+            return "Synced from HaloPSA" if self._synced(obj) else "—"
+        url = connection.web_url + self.halo_path.format(id=obj.halo_id)
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">View in HaloPSA</a>', url)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._synced(obj):
+            form_fields = [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
+            fields = [*dict.fromkeys([*fields, *form_fields])]
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._synced(obj):
+            fieldsets = [*fieldsets, ("HaloPSA", {"fields": ["view_in_halopsa"]})]
+        return fieldsets
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._synced(obj) and super().has_delete_permission(request, obj)
+
+
 @admin.register(Customer)
-class CustomerAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
+class CustomerAdmin(SyncedReadOnlyMixin, SuperuserPortalColumnMixin, PortalScopedAdmin):
+    halo_path = "/customers?clientid={id}"
     portal_field = "portal"
     portal_filter_path = "portal"
     ordering = ["name"]
@@ -154,7 +220,8 @@ class CustomerAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
+class ContactAdmin(SyncedReadOnlyMixin, SuperuserPortalColumnMixin, PortalScopedAdmin):
+    halo_path = "/customers?userid={id}"
     portal_field = "customer__portal"
     portal_filter_path = "customer__portal"
     list_display = ["email", "name", "customer"]
@@ -164,7 +231,7 @@ class ContactAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
     autocomplete_fields = ["customer"]
 
 
-class PaymentInline(PortalScopedTabularInline):
+class PaymentInline(SyncedParentInlineMixin, PortalScopedTabularInline):
     model = Payment
     portal_field = "invoice__customer__portal"
     extra = 0
@@ -172,7 +239,8 @@ class PaymentInline(PortalScopedTabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
+class InvoiceAdmin(SyncedReadOnlyMixin, SuperuserPortalColumnMixin, PortalScopedAdmin):
+    halo_path = "/invoices?id={id}"
     portal_field = "customer__portal"
     portal_filter_path = "customer__portal"
     list_display = ["number", "customer", "issued_on", "due_on", "total_display", "balance_display", "status"]
@@ -206,7 +274,7 @@ class InvoiceAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(SuperuserPortalColumnMixin, PortalScopedAdmin):
+class PaymentAdmin(SyncedReadOnlyMixin, SuperuserPortalColumnMixin, PortalScopedAdmin):
     portal_field = "invoice__customer__portal"
     portal_filter_path = "invoice__customer__portal"
     list_display = ["invoice", "customer", "paid_on", "amount_display", "method"]

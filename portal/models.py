@@ -38,6 +38,19 @@ class Portal(models.Model):
         default=False,
         help_text="Hide the email-code login: people can only sign in through an SSO button or link.",
     )
+
+    class InvoiceAccess(models.TextChoices):
+        EMAILS = "emails", "Emails on file (every contact of a customer sees its invoices)"
+        HALO = "halo", "HaloPSA: “Can view their invoices” (checked at each sign-in)"
+
+    invoice_access = models.CharField(
+        "invoice access",
+        max_length=10,
+        choices=InvoiceAccess.choices,
+        default=InvoiceAccess.EMAILS,
+        help_text="Who may see invoices. The HaloPSA rule needs a HaloPSA API connection; people whose "
+        "HaloPSA user lacks the permission are asked to request it from their provider.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,11 +106,22 @@ class Customer(models.Model):
     external_id = models.CharField(
         "external ID", max_length=100, blank=True, help_text="The client's ID in the PSA, if synced."
     )
+    #: Synced from HaloPSA (the client's id there); None for rows typed into the admin.
+    halo_id = models.IntegerField("HaloPSA ID", null=True, blank=True, editable=False)
+    inactive = models.BooleanField(
+        default=False, help_text="Inactive (or gone) in HaloPSA; kept, never deleted."
+    )
+    halo_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["portal", "name"], name="customer_unique_name_per_portal")
+            models.UniqueConstraint(fields=["portal", "name"], name="customer_unique_name_per_portal"),
+            models.UniqueConstraint(
+                fields=["portal", "halo_id"],
+                condition=models.Q(halo_id__isnull=False),
+                name="customer_unique_halo_id_per_portal",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,6 +134,15 @@ class Contact(models.Model):
         help_text="A person who signs in with this email sees this customer's invoices."
     )
     name = models.CharField(max_length=200, blank=True)
+    halo_id = models.IntegerField("HaloPSA ID", null=True, blank=True, editable=False, db_index=True)
+    inactive = models.BooleanField(default=False, help_text="Inactive (or gone) in HaloPSA.")
+    can_view_invoices = models.BooleanField(
+        default=True,
+        help_text="HaloPSA's “Can view their invoices”; decides under the HaloPSA invoice-access rule.",
+    )
+    #: When ``can_view_invoices`` and ``inactive`` were last read from HaloPSA (sync or sign-in).
+    halo_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    halo_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["email"]
@@ -148,6 +181,17 @@ class Invoice(models.Model):
         max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # --- synced from HaloPSA (None / empty for invoices typed into the admin) ----------------
+    halo_id = models.IntegerField("HaloPSA ID", null=True, blank=True, editable=False, db_index=True)
+    halo_last_modified = models.DateTimeField(null=True, blank=True, editable=False)
+    halo_payment_status = models.IntegerField(null=True, blank=True, editable=False)
+    halo_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    tax_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    amount_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    lines = models.JSONField(default=list, blank=True, editable=False)
+    pdf = models.FileField(upload_to="invoice-pdfs/", blank=True, editable=False)
+    #: The ``halo_last_modified`` the stored PDF was rendered from; a newer one means re-fetch.
+    pdf_last_modified = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-issued_on", "-id"]
@@ -199,6 +243,7 @@ class Payment(models.Model):
         max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
     method = models.CharField(max_length=50, blank=True, help_text="e.g. card, bank transfer")
+    halo_id = models.IntegerField("HaloPSA ID", null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-paid_on", "-id"]

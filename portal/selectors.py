@@ -85,6 +85,17 @@ def customers_for_user(*, user, portal: Portal | None = None) -> QuerySet[Custom
     """
     if not _in_scope(user=user, portal=portal):
         return Customer.objects.none()
+    own = portal if portal is not None else Portal.objects.only("invoice_access").get(pk=user.portal_id)
+    if own.invoice_access == Portal.InvoiceAccess.HALO:
+        # HaloPSA's "Can view their invoices" decides: only allowed, active synced contacts count.
+        allowed = Contact.objects.annotate(email_lower=Lower("email")).filter(
+            customer=OuterRef("pk"),
+            email_lower=user.email.strip().lower(),
+            halo_id__isnull=False,
+            can_view_invoices=True,
+            inactive=False,
+        )
+        return Customer.objects.filter(Exists(allowed), portal_id=user.portal_id, inactive=False)
     return customers_for_email(portal=Portal(pk=user.portal_id), email=user.email)
 
 

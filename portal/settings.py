@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "portal",
     "accounts",
     "sso",
+    "halo",
 ]
 
 MIDDLEWARE = [
@@ -164,8 +165,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded and fetched files (invoice PDFs from HaloPSA). Never served as static: the portal's views hand
+# them out after checking who asks. FILE_STORAGE_BACKEND names another backend, e.g. django-storages'
+# "storages.backends.s3.S3Storage" for S3-compatible storage (configured by its AWS_* settings).
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -291,6 +298,24 @@ OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
 OIDC_MAX_STATES = 20  # pending logins per browser session (parallel tabs); the oldest is dropped
 OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is stricter (accounts.redirects)
+
+# --- HaloPSA API -----------------------------------------------------------------------------
+HALO_USER_AGENT = "BillingPortal/1.0 (HaloPSA invoice sync)"
+HALO_PAGE_SIZE = env.int("HALO_PAGE_SIZE", default=500)
+HALO_REQUESTS_PER_MINUTE = env.int("HALO_REQUESTS_PER_MINUTE", default=300)
+HALO_MAX_RETRIES = env.int("HALO_MAX_RETRIES", default=5)
+HALO_BACKOFF_BASE_SECONDS = env.float("HALO_BACKOFF_BASE_SECONDS", default=1.0)
+HALO_BACKOFF_MAX_SECONDS = env.float("HALO_BACKOFF_MAX_SECONDS", default=30.0)
+HALO_REQUEST_TIMEOUT = env.float("HALO_REQUEST_TIMEOUT", default=20.0)
+HALO_SYNC_OVERLAP_SECONDS = env.int("HALO_SYNC_OVERLAP_SECONDS", default=120)
+HALO_SYNC_LOCK_SECONDS = env.int("HALO_SYNC_LOCK_SECONDS", default=15 * 60)
+HALO_FULL_SYNC_HOURS = env.int("HALO_FULL_SYNC_HOURS", default=24)
+#: How old the synced "Can view their invoices" flag may be before a sign-in asks HaloPSA again.
+HALO_ACCESS_MAX_AGE_SECONDS = env.int("HALO_ACCESS_MAX_AGE_SECONDS", default=300)
+HALO_WEBHOOK_MAX_BYTES = 64 * 1024
+HALO_PDF_MAX_BYTES = env.int("HALO_PDF_MAX_BYTES", default=10 * 1024 * 1024)
+# One dispatcher a minute queues each portal's sync when its interval (or the nightly full) is due.
+CELERY_BEAT_SCHEDULE["halo-sync-due"] = {"task": "halo.tasks.halo_sync_due", "schedule": 60.0}
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15

@@ -83,3 +83,15 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     paid_on = factory.LazyFunction(timezone.localdate)
     amount = Decimal("50.00")
     method = "card"
+
+
+class HaloConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "halo.HaloConnection"
+
+    portal = factory.SubFactory(PortalFactory)
+    api_url = "https://acme.halopsa.example/api"
+    auth_url = "https://acme.halopsa.example/auth"
+    client_id = "portal-sync"
+    client_secret = "sync-secret"
+    tenant = "demo"

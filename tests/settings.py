@@ -32,3 +32,8 @@ OIDC_REDIRECT_REQUIRE_HTTPS = False
 CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+
+# Invoice PDFs fetched during tests go to a throwaway directory.
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = tempfile.mkdtemp(prefix="portal-test-media-")

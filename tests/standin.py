@@ -105,10 +105,12 @@ class StandIn:
         """An API application using client credentials ("Client ID and Secret (Services)")."""
         return self._post("/_control/api/client", {"client_id": client_id, "client_secret": client_secret})
 
-    def seed_api(self, *, clients=(), users=(), invoices=()) -> dict:
-        """Create (or replace) HaloPSA-shaped clients, users and invoices."""
+    def seed_api(self, *, clients=(), users=(), invoices=(), reset: bool = False) -> dict:
+        """Create (or replace) HaloPSA-shaped clients, users and invoices; ``reset`` wipes the API data
+        (and the fault knobs) first."""
         return self._post(
-            "/_control/api/seed", {"clients": list(clients), "users": list(users), "invoices": list(invoices)}
+            "/_control/api/seed",
+            {"clients": list(clients), "users": list(users), "invoices": list(invoices), "reset": reset},
         )
 
     def generate_api(self, *, clients: int, users: int, invoices: int) -> dict:

@@ -256,11 +256,13 @@ def test_staff_edit_branding_but_not_the_url(staff_client, portal):
             "primary_colour": "#112233",
             "logo_url": "",
             "support_email": "help@acme.example",
+            "invoice_access": "halo",
         },
     )
     assert response.status_code == 302
     portal.refresh_from_db()
     assert portal.name == "Acme Billing"
+    assert portal.invoice_access == "halo"  # the "Invoice access" rule is the portal's own setting
     assert portal.primary_colour == "#112233"
     assert portal.url == "http://acme.localhost:8000"  # read-only for staff
 

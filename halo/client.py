@@ -1,0 +1,265 @@
+"""HaloPSA's API as a careful guest on an MSP's instance: every call through ``portal.outbound``.
+
+- client-credentials token cached in the Django cache (shared by all workers) until shortly before
+  it expires, and dropped on a 401 so the next call gets a fresh one;
+- ``pageinate=true&page_size&page_no`` paging that stops at ``record_count``;
+- 429 and 503 retried after ``Retry-After`` (or exponential back-off), a bounded number of times;
+- a per-portal ceiling on requests per minute, counted in the cache, so several workers together
+  stay under it;
+- a ``User-Agent`` naming the product, so the MSP's HaloPSA admin knows who is calling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+
+from portal import outbound
+
+from .models import HaloConnection
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = {429, 503}
+TOKEN_EARLY_SECONDS = 60
+MAX_JSON_BYTES = 8 * 1024 * 1024
+
+
+class HaloAPIError(Exception):
+    """HaloPSA could not be asked, or refused. ``reason`` is stable; ``message`` names what is wrong."""
+
+    def __init__(self, reason: str, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    record_count: int
+    page_no: int
+
+
+class HaloClient:
+    def __init__(self, connection: HaloConnection, *, sleep=time.sleep):
+        self.connection = connection
+        self.calls = 0
+        self._sleep = sleep
+
+    # --- token ---------------------------------------------------------------------------------
+    def _token_key(self) -> str:
+        c = self.connection
+        material = f"{c.token_url}|{c.tenant}|{c.client_id}|{c.client_secret}|{c.scope}"
+        return f"halo:token:{c.portal_id}:{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+
+    def token(self) -> str:
+        cached = _cache_call(cache.get, self._token_key())
+        if cached:
+            return cached
+        c = self.connection
+        url = c.token_url + (f"?tenant={c.tenant}" if c.tenant else "")
+        response = self._send(
+            "POST",
+            url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+                "scope": c.scope,
+            },
+            authed=False,
+        )
+        if response.status_code != 200:
+            error = _json_or_empty(response).get("error", "")
+            if error in {"invalid_client", "unauthorized_client"}:
+                raise HaloAPIError(
+                    "invalid_client",
+                    "HaloPSA refused the client ID or secret (invalid_client): check both in the API application.",
+                    status=response.status_code,
+                )
+            if error == "invalid_scope":
+                raise HaloAPIError("invalid_scope", f"HaloPSA refused the scope “{c.scope}”.", status=400)
+            if response.status_code == 404:
+                raise HaloAPIError(
+                    "auth_not_found", f"No token endpoint at {c.token_url} (HTTP 404).", status=404
+                )
+            hint = " Is the tenant missing or wrong?" if response.status_code == 400 else ""
+            raise HaloAPIError(
+                "token_refused",
+                f"The token endpoint answered HTTP {response.status_code} {error}.{hint}".strip(),
+                status=response.status_code,
+            )
+        data = _json_or_empty(response)
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise HaloAPIError("token_refused", "The token endpoint answered without an access token.")
+        try:
+            lifetime = int(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            lifetime = 3600
+        if lifetime > TOKEN_EARLY_SECONDS:
+            _cache_call(cache.set, self._token_key(), token, lifetime - TOKEN_EARLY_SECONDS)
+        return token
+
+    # --- requests ------------------------------------------------------------------------------
+    def _throttle(self) -> None:
+        """Wait (bounded) when this portal has used its requests for the current minute."""
+        ceiling = settings.HALO_REQUESTS_PER_MINUTE
+        if ceiling <= 0:
+            return
+        for _ in range(3):
+            minute = int(time.time() // 60)
+            key = f"halo:rpm:{self.connection.portal_id}:{minute}"
+            try:
+                cache.add(key, 0, 120)
+                used = cache.incr(key)
+            except ValueError:
+                _cache_call(cache.set, key, 1, 120)
+                used = 1
+            except Exception:  # the cache is down: HaloPSA's own 429s still slow us down
+                logger.warning("cache unavailable; HaloPSA request ceiling not enforced", exc_info=True)
+                return
+            if used <= ceiling:
+                return
+            self._sleep(max(0.05, 60 - time.time() % 60))
+        raise HaloAPIError("rate_limited", "This portal's request ceiling for HaloPSA is used up; try later.")
+
+    def _send(self, method: str, url: str, *, authed: bool = True, **kwargs):
+        headers = {"User-Agent": settings.HALO_USER_AGENT, "Accept": "application/json"}
+        headers.update(kwargs.pop("headers", {}))
+        max_bytes = kwargs.pop("max_bytes", MAX_JSON_BYTES)
+        retried_token = False
+        for attempt in range(settings.HALO_MAX_RETRIES + 1):
+            if authed:
+                headers["Authorization"] = f"Bearer {self.token()}"
+            self._throttle()
+            self.calls += 1
+            try:
+                response = outbound.request(
+                    method,
+                    url,
+                    headers=headers,
+                    deadline=settings.HALO_REQUEST_TIMEOUT,
+                    max_bytes=max_bytes,
+                    limit_key=f"halo:{self.connection.portal_id}",
+                    what="The HaloPSA URL",
+                    **kwargs,
+                )
+            except outbound.OutboundError as exc:
+                raise HaloAPIError(exc.reason, exc.message, status=exc.status) from exc
+            if authed and response.status_code == 401 and not retried_token:
+                _cache_call(
+                    cache.delete, self._token_key()
+                )  # revoked or expired early: one fresh token, once
+                retried_token = True
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < settings.HALO_MAX_RETRIES:
+                self._sleep(_retry_delay(response, attempt))
+                continue
+            return response
+        return response
+
+    def get(self, path: str, params: dict | None = None) -> dict | list:
+        url = f"{self.connection.api_url.rstrip('/')}/{path}"
+        response = self._send("GET", url, params=params or {})
+        return _checked_json(response, path)
+
+    def post(self, path: str, payload, *, raw: bool = False, max_bytes: int | None = None):
+        url = f"{self.connection.api_url.rstrip('/')}/{path}"
+        kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+        response = self._send("POST", url, json=payload, **kwargs)
+        if raw:
+            if response.status_code != 200:
+                raise _status_error(response, path)
+            return response
+        return _checked_json(response, path)
+
+    def page(self, path: str, key: str, *, page_no: int, params: dict | None = None) -> Page:
+        query = {
+            **(params or {}),
+            "pageinate": "true",
+            "page_size": settings.HALO_PAGE_SIZE,
+            "page_no": page_no,
+        }
+        data = self.get(path, query)
+        if not isinstance(data, dict) or not isinstance(data.get(key, []), list):
+            raise HaloAPIError("bad_answer", f"/{path} did not answer with a list under “{key}”.")
+        try:
+            record_count = int(data.get("record_count") or 0)
+        except (TypeError, ValueError):
+            record_count = 0
+        rows = [row for row in data.get(key) or [] if isinstance(row, dict)]
+        return Page(rows=rows, record_count=record_count, page_no=page_no)
+
+    def pages(
+        self, path: str, key: str, *, params: dict | None = None, start_page: int = 1
+    ) -> Iterator[Page]:
+        """Pages from ``start_page`` until ``record_count`` rows are read (or a page comes back empty)."""
+        page_no = start_page
+        while True:
+            page = self.page(path, key, page_no=page_no, params=params)
+            yield page
+            if not page.rows or page_no * settings.HALO_PAGE_SIZE >= page.record_count:
+                return
+            page_no += 1
+
+
+def _cache_call(fn, *args):
+    """A cache that is down costs a fresh token per client, never a failed sync."""
+    try:
+        return fn(*args)
+    except Exception:
+        logger.warning("cache unavailable for the HaloPSA client", exc_info=True)
+        return None
+
+
+def _retry_delay(response, attempt: int) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        delay = float(value)
+    except ValueError:
+        delay = settings.HALO_BACKOFF_BASE_SECONDS * (2**attempt)
+    return max(0.0, min(delay, settings.HALO_BACKOFF_MAX_SECONDS))
+
+
+def _json_or_empty(response) -> dict:
+    try:
+        data = json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _status_error(response, path: str) -> HaloAPIError:
+    status = response.status_code
+    if status in (401, 403):
+        return HaloAPIError(
+            "forbidden",
+            f"HaloPSA refused /{path} (HTTP {status}): give the API application's agent permission to read it, "
+            "or a wider scope.",
+            status=status,
+        )
+    if status == 404:
+        return HaloAPIError("not_found", f"/{path} was not found (HTTP 404).", status=404)
+    if status in RETRY_STATUSES:
+        return HaloAPIError("throttled", f"HaloPSA kept answering HTTP {status} to /{path}.", status=status)
+    return HaloAPIError("bad_status", f"HaloPSA answered HTTP {status} to /{path}.", status=status)
+
+
+def _checked_json(response, path: str):
+    if response.status_code not in (200, 201):
+        raise _status_error(response, path)
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        raise HaloAPIError("not_json", f"/{path} did not answer with JSON.") from exc

@@ -1,0 +1,148 @@
+"""HaloPSA's "Can view their invoices" at sign-in, and sessions ending when a sync sees it go off."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from halo.access import invoice_access_at_signin
+from halo.models import HaloConnection
+from halo.sync import halo_sync_run
+from portal.models import Contact, Portal
+from tests.factories import UserFactory
+from tests.halo.conftest import clients, invoices
+
+pytestmark = pytest.mark.django_db
+
+ALICE = {"id": 201, "name": "Alice", "emailaddress": "alice@example.com", "client_id": 1}
+
+
+@pytest.fixture
+def halo_portal(portal, connection, halo):
+    portal.invoice_access = Portal.InvoiceAccess.HALO
+    portal.save(update_fields=["invoice_access"])
+    halo.seed_api(clients=clients(1), users=[{**ALICE, "canaccessinvoices": True}], invoices=invoices(2))
+    assert halo_sync_run(connection=connection).status == "ok"
+    return portal
+
+
+def signed_in(client, portal):
+    user = UserFactory(portal=portal, email="alice@example.com")
+    client.force_login(user, backend="accounts.backends.PortalPasswordBackend")
+    return user
+
+
+def test_allowed_user_sees_synced_invoices(client, halo_portal):
+    signed_in(client, halo_portal)
+    page = client.get("/invoices/")
+    assert page.status_code == 200 and b"INV-1" in page.content
+
+
+def test_sync_seeing_the_flag_go_off_ends_the_session(client, halo_portal, connection, halo):
+    signed_in(client, halo_portal)
+    assert client.get("/").status_code == 200
+    halo.change("user", 201, notify=False, canaccessinvoices=False)
+    run = halo_sync_run(connection=connection)
+    assert run.counts["sessions_ended"] == 1
+    response = client.get("/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert AuditEvent.objects.filter(detail__reason="halo_sync").exists()
+
+
+def test_emails_rule_ignores_the_flag(client, portal, connection, halo):
+    halo.seed_api(clients=clients(1), users=[{**ALICE, "canaccessinvoices": False}], invoices=invoices(1))
+    halo_sync_run(connection=connection)
+    signed_in(client, portal)
+    assert b"INV-1" in client.get("/invoices/").content
+    assert invoice_access_at_signin(portal=portal, email="alice@example.com").allowed
+
+
+def test_stale_flag_is_refreshed_live_with_one_call(halo_portal, halo):
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    halo.change("user", 201, notify=False, canaccessinvoices=False)
+    halo.reset_stats()
+    access = invoice_access_at_signin(portal=halo_portal, email="alice@example.com")
+    assert (access.allowed, access.source) == (False, "halo_live")
+    assert halo.count("/api/Users") == 1
+
+
+def test_fresh_flag_asks_nobody(halo_portal, halo):
+    halo.reset_stats()
+    access = invoice_access_at_signin(portal=halo_portal, email="Alice@Example.com")
+    assert (access.allowed, access.source) == (True, "halo_synced")
+    assert halo.count("/api/Users") == 0
+
+
+def test_halopsa_down_at_signin_falls_back_to_the_synced_flag(halo_portal, connection, halo, settings):
+    settings.HALO_MAX_RETRIES = 0
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    halo.knobs(fail={"path": "/api/Users", "count": 5, "status": 503})
+    access = invoice_access_at_signin(portal=halo_portal, email="alice@example.com")
+    assert (access.allowed, access.source) == (True, "halo_unreachable")
+    HaloConnection.objects.filter(pk=connection.pk).update(api_url="http://127.0.0.1:9/api")
+    access = invoice_access_at_signin(portal=halo_portal, email="alice@example.com")
+    assert (access.allowed, access.source) == (True, "halo_unreachable")
+
+
+def test_email_code_sign_in_without_permission_gets_the_ask_your_provider_page(
+    client, halo_portal, halo, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from tests.accounts.helpers import code_from
+
+    halo.change("user", 201, notify=False, canaccessinvoices=False)
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/login/", {"email": "alice@example.com"})
+    code = code_from(mail.outbox[-1])
+    response = client.post("/login/code/", {"code": code})
+    assert response.status_code == 403
+    assert b"Ask your provider for invoice access" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_sso_sign_in_without_permission_is_refused_with_the_ask_your_provider_message(
+    rf, halo_portal, halo, connection
+):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from accounts.models import Identity
+    from accounts.sso_login import sso_identity_login
+    from tests.factories import SSOConfigFactory
+
+    config = SSOConfigFactory(portal=halo_portal, issuer=f"{halo.base_url}/auth")
+    user = UserFactory(portal=halo_portal, email="alice@example.com")
+    Identity.objects.create(
+        portal=halo_portal, sso_config=config, issuer=config.issuer, sub="s-1", email=user.email, user=user,
+        verified_at=timezone.now(),
+    )  # fmt: skip
+    request = rf.get("/callback")
+    request.session = SessionStore()
+    login = {"request": request, "sso_config": config, "issuer": config.issuer, "sub": "s-1",
+             "email": "alice@example.com", "name": "Alice", "next_url": ""}  # fmt: skip
+    assert sso_identity_login(**login).user == user
+    halo.change("user", 201, notify=False, canaccessinvoices=False)
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    refused = sso_identity_login(**login)
+    assert refused.user is None and "ask your provider for invoice access" in refused.error
+
+
+def test_halopsa_down_at_code_sign_in_is_logged(
+    client, halo_portal, connection, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from tests.accounts.helpers import code_from
+
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))
+    HaloConnection.objects.filter(pk=connection.pk).update(
+        api_url="http://127.0.0.1:9/api", auth_url="http://127.0.0.1:9/auth"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/login/", {"email": "alice@example.com"})
+    response = client.post("/login/code/", {"code": code_from(mail.outbox[-1])})
+    assert response.status_code == 302  # the synced flag allowed it
+    signed_in = AuditEvent.objects.filter(kind="signed_in").latest("pk")
+    assert signed_in.detail["invoice_access"] == "halo_unreachable"

@@ -1,0 +1,95 @@
+"""The HaloPSA admin: scoped per portal, write-only secret, actions, failure banner, read-only synced rows."""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from halo.models import HaloConnection, SyncRun
+from halo.sync import halo_sync_run
+from halo.tasks import halo_sync_due
+from portal.models import Invoice
+from tests.factories import HaloConnectionFactory, InvoiceFactory, UserFactory
+from tests.halo.conftest import clients, invoices, users
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, portal):
+    user = UserFactory(portal=portal, email="it@example.com", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["halo", "portal"]))
+    client.force_login(user)
+    return client
+
+
+def test_connection_page_shows_webhook_and_hides_the_secret(staff_client, connection, other_portal):
+    page = staff_client.get(f"/admin/halo/haloconnection/{connection.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert connection.webhook_url in body and connection.webhook_secret in body
+    assert "sync-secret" not in body  # the API secret is write-only
+    foreign = HaloConnectionFactory(portal=other_portal)
+    assert staff_client.get(f"/admin/halo/haloconnection/{foreign.pk}/change/").status_code == 404
+
+
+def test_failed_run_shows_a_banner(staff_client, connection, halo, settings):
+    settings.HALO_MAX_RETRIES = 0
+    halo.knobs(fail={"path": "/api/Client", "count": 1})
+    assert halo_sync_run(connection=connection).status == SyncRun.Status.FAILED
+    page = staff_client.get(f"/admin/halo/haloconnection/{connection.pk}/change/")
+    assert b"The last HaloPSA sync failed" in page.content
+
+
+def test_actions_test_and_sync_now(staff_client, connection, halo):
+    halo.seed_api(clients=clients(1), users=users(1), invoices=invoices(1))
+    url = "/admin/halo/haloconnection/"
+    response = staff_client.post(
+        url, {"action": "test_connection", "_selected_action": [connection.pk]}, follow=True
+    )
+    assert b"works" in response.content
+    staff_client.post(url, {"action": "sync_now", "_selected_action": [connection.pk]})
+    assert SyncRun.objects.get().status == SyncRun.Status.OK  # tasks run inline in tests
+    assert Invoice.objects.filter(halo_id=1001).exists()
+
+
+def test_synced_invoice_is_read_only_with_a_link_to_halopsa(staff_client, connection, halo, customer):
+    halo.seed_api(clients=clients(1), users=users(1), invoices=invoices(1))
+    halo_sync_run(connection=connection)
+    synced = Invoice.objects.get(halo_id=1001)
+    page = staff_client.get(f"/admin/portal/invoice/{synced.pk}/change/").content.decode()
+    assert "View in HaloPSA" in page and f"{halo.base_url}/invoices?id=1001" in page
+    assert 'name="number"' not in page
+    manual = InvoiceFactory(customer=customer)
+    assert b'name="number"' in staff_client.get(f"/admin/portal/invoice/{manual.pk}/change/").content
+
+
+def test_beat_dispatcher_queues_due_portals_only(connection, halo):
+    halo.seed_api(clients=clients(1))
+    assert halo_sync_due() == 1  # never synced: due (and a full reconcile)
+    assert SyncRun.objects.get().mode == SyncRun.Mode.FULL
+    assert halo_sync_due() == 0  # synced within its interval
+    HaloConnection.objects.update(enabled=False)
+    SyncRun.objects.all().delete()
+    assert halo_sync_due() == 0
+
+
+def test_register_webhook_action_registers_it_at_halopsa(staff_client, connection, halo):
+    url = "/admin/halo/haloconnection/"
+    for _ in range(2):  # registering again updates the same webhook
+        response = staff_client.post(
+            url, {"action": "register_webhook", "_selected_action": [connection.pk]}, follow=True
+        )
+        assert b"webhook registered in HaloPSA" in response.content
+    hooks = halo.webhooks()
+    assert [(h["url"], h["authentication_type"], h["basic_username"]) for h in hooks] == [
+        (connection.webhook_url, "basic", connection.webhook_username)
+    ]
+
+
+def test_contacts_of_a_synced_customer_are_not_edited_inline(staff_client, connection, halo):
+    from portal.models import Customer
+
+    halo.seed_api(clients=clients(1), users=users(1))
+    halo_sync_run(connection=connection)
+    synced = Customer.objects.get(halo_id=1)
+    page = staff_client.get(f"/admin/portal/customer/{synced.pk}/change/").content.decode()
+    assert "user1@example.com" in page and 'name="contacts-0-email"' not in page

@@ -1,0 +1,104 @@
+"""``manage.py halo connect|sync|test`` as the contract states them."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from halo.models import HaloConnection
+from tests.factories import SSOConfigFactory
+from tests.halo.conftest import API_CLIENT_ID, API_SECRET, clients, invoices, users
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> tuple[int, str]:
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("halo", *args, stdout=out)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def connect(halo, *extra) -> dict:
+    code, out = run(
+        "connect", "--portal", "acme.localhost", "--client-id", API_CLIENT_ID, "--client-secret", API_SECRET,
+        "--tenant", "demo", "--api-url", halo.api_url, *extra,
+    )  # fmt: skip
+    assert code == 0
+    return json.loads(out)
+
+
+def test_connect_prints_the_webhook_and_sync_prints_counts(portal, halo):
+    halo.seed_api(clients=clients(1), users=users(1), invoices=invoices(3))
+    data = connect(halo, "--invoice-access", "halo")
+    connection = HaloConnection.objects.get(portal=portal)
+    assert data["webhook_url"] == f"http://acme.localhost:8000/halo/webhook/{connection.key}/"
+    assert data["webhook_secret"] == connection.webhook_secret and data["webhook_username"]
+    assert connection.auth_url == f"{halo.base_url}/auth"  # derived from the API URL
+    portal.refresh_from_db()
+    assert portal.invoice_access == "halo"
+    assert connect(halo)["webhook_secret"] == data["webhook_secret"]  # reconnecting keeps the secret
+    code, out = run("sync", "--portal", "acme.localhost", "--full")
+    summary = json.loads(out)
+    assert code == 0 and summary["error"] == ""
+    assert summary["invoices"] == {"created": 3, "updated": 0}
+    assert summary["customers"]["created"] == 1 and summary["contacts"]["created"] == 1
+    assert summary["payments"] == {"created": 0, "updated": 0} and summary["api_calls"] > 0
+
+
+def test_api_url_is_prefilled_from_the_sso_issuer(portal, halo):
+    SSOConfigFactory(portal=portal, issuer=f"{halo.base_url}/auth", tenant="demo")
+    code, out = run(
+        "connect", "--portal", "acme.localhost", "--client-id", API_CLIENT_ID, "--client-secret", API_SECRET
+    )
+    assert code == 0 and json.loads(out)["api_url"] == halo.api_url
+    assert HaloConnection.objects.get().tenant == "demo"
+
+
+def test_test_command_exit_status_names_the_problem(portal, halo):
+    connect(halo)
+    assert run("test", "--portal", "acme.localhost")[0] == 0
+    HaloConnection.objects.update(client_secret="wrong")
+    code, out = run("test", "--portal", "acme.localhost")
+    assert code == 1 and "client ID or secret" in out
+    HaloConnection.objects.update(client_secret=API_SECRET, scope="read:customers")
+    code, out = run("test", "--portal", "acme.localhost")
+    assert code == 1 and "Invoice" in out and "permission" in out
+    HaloConnection.objects.update(scope="all", tenant="")
+    code, out = run("test", "--portal", "acme.localhost")
+    assert code == 1 and "tenant" in out
+    HaloConnection.objects.update(tenant="demo", api_url=f"{halo.base_url}/nope")
+    code, out = run("test", "--portal", "acme.localhost")
+    assert code == 1 and "404" in out
+
+
+def test_sync_failure_exits_nonzero_with_the_error(portal, halo, settings):
+    settings.HALO_MAX_RETRIES = 0
+    connect(halo)
+    halo.knobs(fail={"path": "/api/Client", "count": 1})
+    code, out = run("sync", "--portal", "acme.localhost")
+    assert code == 1 and "500" in json.loads(out)["error"]
+
+
+def test_unknown_portal_and_bad_urls_are_command_errors(portal, halo):
+    with pytest.raises(CommandError):
+        run("sync", "--portal", "nowhere.localhost")
+    with pytest.raises(CommandError):
+        run("sync", "--portal", "acme.localhost")  # not connected yet
+    with pytest.raises(CommandError):
+        run(
+            "connect",
+            "--portal",
+            "acme.localhost",
+            "--client-id",
+            "x",
+            "--client-secret",
+            "y",
+            "--api-url",
+            "ftp://x/api",
+        )
