@@ -104,12 +104,14 @@ def test_login_page_of_a_signed_in_person(client, user, evil):
     assert_stays(client.get("/login/", {"next": evil}))
 
 
-@pytest.mark.parametrize("evil", EVIL)
+#: The vectors a request line can carry as they are (no spaces, backslashes or control characters).
+RAW = [v for v in EVIL if not any(ord(ch) < 33 or ch == "\\" for ch in v)]
+
+
+@pytest.mark.parametrize("evil", RAW)
 def test_login_page_raw_query(client, user, evil):
     """The same, with the value not re-encoded by the client: ``?next=%2F%2Fevil.com`` is ``//evil.com``."""
     client.force_login(user)
-    if any(ord(ch) < 32 or ch in " \\" for ch in evil):
-        pytest.skip("not expressible unencoded in a request line")
     assert_stays(client.get(f"/login/?next={evil}"))
 
 
