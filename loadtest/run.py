@@ -55,6 +55,8 @@ class Stats:
     def record(self, page: str, status: int, seconds: float) -> None:
         with self.lock:
             self.samples.append((self.phase, page, status, seconds))
+            if status >= 500 or status == 0:
+                self.errors.append(f"[{self.phase}] {page}: {status or 'no answer'}")
 
     def leak(self, what: str) -> None:
         with self.lock:
@@ -214,17 +216,24 @@ class Person:
             self.run.stats.leak(f"{self.email}'s cookie opened Globex's invoices")
         page = self.get("logout page", "/logout/")
         token = CSRF.search(page.text) if page is not None else None
-        self._call(
+        out = self._call(
             "POST", "logout", "/logout/", data={"csrfmiddlewaretoken": token.group(1) if token else ""}
         )
         after = self.get("dashboard after logout", "/")
-        if after is not None and after.status_code == 200:
+        if out is not None and out.status_code == 302 and after is not None and after.status_code == 200:
             self.run.stats.leak(f"{self.email} still signed in after logout")
         self.sso_login(first=False)
 
     def live(self, stop: threading.Event) -> None:
         self.joined_phase = self.run.stats.phase
-        self.halo = self.run.stack.standin.login_session(self.email, "pw-" + self.email)
+        try:
+            self.halo = self.run.stack.standin.login_session(self.email, "pw-" + self.email)
+        except (requests.RequestException, AssertionError) as exc:
+            with self.run.stats.lock:
+                self.run.finished_first_logins += 1
+                self.run.failed_first_logins += 1
+                self.run.stats.errors.append(f"sign-in at the stand-in failed: {type(exc).__name__}")
+            return
         ok = self.sso_login(first=True)
         with self.run.stats.lock:
             self.run.finished_first_logins += 1
@@ -370,8 +379,11 @@ class Run:
         print(f"leaks: {len(self.stats.leaks)}")
         for leak in self.stats.leaks[:10]:
             print("  " + leak)
-        for error in self.stats.errors[:10]:
-            print("  problem: " + error)
+        kinds = defaultdict(int)
+        for error in self.stats.errors:
+            kinds[error] += 1
+        for error, count in sorted(kinds.items(), key=lambda item: -item[1])[:12]:
+            print(f"  problem x{count}: {error}")
         duplicates = sum(1 for n in per_person if n != 1)
         ok = total_5xx == 0 and not self.stats.leaks and duplicates == 0 and self.failed_first_logins == 0
         print("\nPASS" if ok else "\nFAIL")

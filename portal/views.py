@@ -120,13 +120,24 @@ def page_not_found(request, exception=None):
     return _error(request, 404, "Page not found", "There is nothing at this address.")
 
 
+def _caused_by_an_outage(exc: BaseException | None) -> bool:
+    """True when ``exc`` or what it was raised from is a dependency being down (e.g. Django's
+    session ``UpdateError`` raised while PostgreSQL restarts)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def server_error(request):
     """500 page; when the error is a dependency that is down (PostgreSQL, Redis), a 503 saying so.
 
     Rendered without the request's context processors: ``user`` would read the session, which
     needs the very database or cache that just failed.
     """
-    if isinstance(sys.exc_info()[1], UNAVAILABLE_ERRORS):
+    if _caused_by_an_outage(sys.exc_info()[1]):
         status, title = 503, "Temporarily unavailable"
         message = "The portal cannot reach one of its services right now. Please try again in a minute."
     else:

@@ -272,6 +272,16 @@ def test_a_database_outage_is_a_503_try_again_page_not_a_500(rf, portal):
     except OperationalError:
         response = server_error(request)
     assert response.status_code == 503 and b"try again in a minute" in response.content
+    from django.contrib.sessions.backends.base import UpdateError
+
+    try:  # what saving a session raises while PostgreSQL restarts
+        try:
+            raise OperationalError("server closed the connection unexpectedly")
+        except OperationalError:
+            raise UpdateError from None
+    except UpdateError:
+        response = server_error(request)
+    assert response.status_code == 503
     try:
         raise ValueError("a bug")
     except ValueError:
