@@ -35,10 +35,17 @@ class DiscoveryView(ConnectDiscoveryInfoView):
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        if settings.HALOSTUB_ISS_PARAMETER and response.status_code == 200:
-            data = json.loads(response.content)
+        if response.status_code != 200:
+            return response
+        data = json.loads(response.content)
+        # Public (PKCE) clients, like HaloPSA's "Authorisation Code (Native application)", send no
+        # secret; django-oauth-toolkit accepts them but does not advertise "none".
+        methods = list(data.get("token_endpoint_auth_methods_supported") or [])
+        if "none" not in methods:
+            data["token_endpoint_auth_methods_supported"] = [*methods, "none"]
+        if settings.HALOSTUB_ISS_PARAMETER:
             data["authorization_response_iss_parameter_supported"] = True
-            response.content = json.dumps(data)
+        response.content = json.dumps(data)
         return response
 
 

@@ -22,6 +22,7 @@ from . import http
 from .discovery import forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
+from .services import sso_config_record_test
 from .validators import HALOPSA_ISSUER_EXAMPLE, insecure_http_allowed
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -533,6 +534,7 @@ def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:
     report = run_checks(config=config)
     if report.passed:
         forget_provider(config.issuer)
+    sso_config_record_test(config=config, passed=report.passed)
     sso_event_record(
         portal=config.portal,
         config=config,

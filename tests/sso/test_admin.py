@@ -65,6 +65,7 @@ def form_data(config=None, **overrides):
         "scope": "openid profile email",
         "logout_redirect_url": "",
         "enabled": "on",
+        "confirm_enable": "on",
         "show_button": "on",
     }
     if config is not None:
