@@ -29,6 +29,16 @@ class StandInValidator(OAuth2Validator):
             "name": lambda request: request.user.get_full_name() or request.user.email,
         }
 
+    # prompt=none (OpenID Connect Core 3.1.2.1), as HaloPSA honours it: oauthlib asks these before
+    # django-oauth-toolkit answers a visitor with no session by redirecting ``error=login_required``
+    # to the registered redirect URI. The validator in django-oauth-toolkit leaves them unimplemented
+    # (a 500); nothing extra is refused silently here.
+    def validate_silent_login(self, request) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        return True
+
 
 class DiscoveryView(ConnectDiscoveryInfoView):
     """django-oauth-toolkit's discovery, plus RFC 9207's flag when ``iss`` responses are on."""

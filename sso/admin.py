@@ -8,7 +8,7 @@ portal's configs, and another portal's config is a 404, never a 403. Writes go t
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -237,14 +237,18 @@ class SSOConfigAdmin(PortalScopedAdmin):
         return custom + super().get_urls()  # before the catch-all "<path:object_id>/"
 
     def test_connection_view(self, request, object_id):
-        """POST only (admin_view adds CSRF protection); another portal's config is a 404."""
+        """POST runs the test (admin_view adds CSRF protection); GET shows the config; another portal's is a 404."""
         config = self.get_object(request, unquote(object_id))
         if config is None:
             raise Http404("No such SSO config.")
         if not self.has_change_permission(request, config):
             raise PermissionDenied
         if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+            # A bookmark or a reopened tab: show the config (with its Test connection button);
+            # the test itself only runs on a POST, which carries the CSRF token.
+            return HttpResponseRedirect(
+                reverse(f"{self.admin_site.name}:sso_ssoconfig_change", args=[config.pk])
+            )
         report = sso_connection_test(config=config, request=request)
         return self._connection_test_response(request, [(config, report)])
 

@@ -7,7 +7,8 @@ http vs https, trailing slash, unreachable host, ...).
 
 It deliberately bypasses the login flow's discovery/JWKS cache: the point is to see the provider
 as it answers now, e.g. right after the admin fixed something at HaloPSA. It goes through
-``sso.http`` (bounded timeouts, no redirects followed) and makes at most two requests.
+``sso.http`` (bounded timeouts, no redirects followed) and makes at most four requests: discovery,
+keys, and the two client-side probes of ``sso.client_probes``.
 """
 
 import time
@@ -19,6 +20,7 @@ import requests
 from django.conf import settings
 
 from . import http
+from .client_probes import run_client_probes
 from .discovery import forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
@@ -522,7 +524,21 @@ def run_checks(*, config: SSOConfig) -> ConnectionReport:
     _check_client_auth(report, config, doc)
     _check_scopes(report, config, doc)
     _check_end_session(report, config, doc)
+    _check_client(report, config, doc)
     return report
+
+
+def _check_client(report: ConnectionReport, config: SSOConfig, doc: dict) -> None:
+    """The client-side probes (``sso.client_probes``), once both endpoints are usable URLs."""
+    endpoints = [report.check("Authorization endpoint"), report.check("Token endpoint")]
+    if not all(check is not None and check.status == OK for check in endpoints):
+        report.warn(
+            "Client ID and login redirect URL",
+            "Not checked: the discovery document gives no usable authorization and token endpoints.",
+        )
+        return
+    for finding in run_client_probes(config=config, doc=doc):
+        report.checks.append(Check(finding.name, finding.status, finding.message))
 
 
 def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:

@@ -96,7 +96,7 @@ def test_f_admin_sets_up_tests_tries_hides_and_disables_a_config(browser, world)
     sign_in_at_standin(tab, world, world.alice)
     expect(tab.get_by_role("heading", name=f"Try sign-in: {BUTTON_LABEL}")).to_be_visible()
     expect(tab.get_by_text("All checks passed")).to_be_visible()
-    claims = tab.locator("table").first
+    claims = tab.locator("#content-main table").first
     expect(claims.get_by_role("row", name=re.compile(r"^email"))).to_contain_text(world.alice.email)
     expect(claims.get_by_role("row", name=re.compile(r"^sub"))).to_contain_text(world.alice.sub)
     expect(tab.get_by_text(re.compile(r"A contact on .*Acme Managed IT"))).to_be_visible()
