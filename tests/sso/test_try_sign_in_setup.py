@@ -36,7 +36,10 @@ def test_a_refused_client_is_shown_instead_of_sending_the_admin_off(staff, porta
 
 def test_good_values_go_straight_to_the_provider(staff, portal, standin):
     config = SSOConfigFactory(
-        portal=portal, issuer=standin.issuer, client_id=f"portal-{uuid.uuid4().hex[:8]}", tenant=standin.tenant
+        portal=portal,
+        issuer=standin.issuer,
+        client_id=f"portal-{uuid.uuid4().hex[:8]}",
+        tenant=standin.tenant,
     )
     standin.add_client(config.client_id, redirect_uris=[config.callback_url])
     response = staff.get(f"/sso/{config.key}/try/")
@@ -79,4 +82,6 @@ def test_the_report_is_an_admin_page_with_a_way_back(staff, journey, sso_config)
     assert 'id="site-name"' in body  # the admin header
     assert '<div class="breadcrumbs">' in body
     assert f'href="/admin/sso/ssoconfig/{sso_config.pk}/change/">Back to' in body
-    assert re.search(r"<th scope=\"row\">iat</th><td><time title=\"\d+\">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", body)
+    assert re.search(
+        r"<th scope=\"row\">iat</th><td><time title=\"\d+\">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", body
+    )
