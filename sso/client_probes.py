@@ -222,15 +222,13 @@ def _redirect_findings(config: SSOConfig, location: str, *, secret: str) -> list
                 "the client and redirect URL are known; the error names what else it refuses.",
             )
         ]
-    auth_host = (urlsplit(location).hostname or "").lower()
     return [
         Finding(
             "Client ID and login redirect URL",
             "warn",
-            f"The provider redirected to {sanitised(location.split('?', 1)[0], secret=secret, limit=200)} "
-            f"instead of answering the unattended request (prompt=none) — probably its login page at "
-            f"{auth_host or 'another address'}. That is usual for providers that ignore prompt=none, but it "
-            "means the client ID and login redirect URL could not be checked here: use Try sign-in.",
+            "The provider redirected the unattended request (prompt=none) to another page instead of "
+            "answering it, probably its login page. That is usual for providers that ignore prompt=none, "
+            "but it means the client ID and login redirect URL could not be checked here: use Try sign-in.",
         )
     ]
 
