@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# make bench: a PostgreSQL server and base name (the run makes <name>_portal, <name>_stock, <name>_scale
+# anew) and a Redis database for the production-shaped portal's cache.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: install run test test-fast bench loadtest lint format
 
@@ -27,9 +31,12 @@ test: install
 test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker and not server" $(PYTEST_ARGS)
 
-## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls)
+## bench: returning SSO logins side by side (portal on PostgreSQL+Redis and SQLite, stock
+## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, and what a
+## hostile provider costs (bench/outbound_limits.py)
 bench: install
-	$(PY) bench/sso_login.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
