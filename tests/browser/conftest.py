@@ -113,10 +113,17 @@ class Browser:
         self.request = request
         self.contexts = []
         self.console_errors: list[str] = []
+        #: Console messages of the portal's pages that report a Content-Security-Policy violation.
+        self.csp_violations: list[str] = []
+
+    def _watch_console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def new_context(self, **options):
         options = {"viewport": VIEWPORT, "locale": "en-US", "timezone_id": "UTC", **options}
         context = self.chromium.new_context(**options)
+        context.on("console", self._watch_console)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
         context.on("console", self._on_console)
@@ -183,6 +190,8 @@ def browser(chromium, request):
     yield helper
     helper.save_artifacts()
     helper.close()
+    # Every journey doubles as a check of the portal's Content-Security-Policy (portal.csp).
+    assert not helper.csp_violations, "\n".join(helper.csp_violations)
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.passed:
         assert helper.console_errors == [], "console errors:\n" + "\n".join(helper.console_errors)
