@@ -144,13 +144,3 @@ def test_a_long_email_wraps_instead_of_stretching_the_page(browser, world, viewp
     expect(page.get_by_text(email)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     shot(page, f"long-email-{viewport['width']}")
-
-
-def test_console_errors_are_caught(browser, world):
-    """The fixture's own check: a console error is recorded (then cleared, so this test passes)."""
-    page = browser.new_page()
-    page.goto(world.at("/login/"))
-    page.evaluate("console.error('deliberate')")
-    page.wait_for_timeout(100)
-    assert any("deliberate" in error for error in browser.console_errors)
-    browser.console_errors.clear()
