@@ -44,10 +44,17 @@ def standin_environment() -> dict[str, str]:
     return env
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    With ``SO_REUSEADDR``, as the servers themselves bind: connections of a demo stopped a moment
+    ago linger in TIME_WAIT for a minute, which is no reason to refuse a restart; a server still
+    listening there is (Linux refuses that bind even with the option).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -116,7 +123,12 @@ def banner(config: seed.DemoConfig) -> str:
 
 
 def stop(children: dict[str, subprocess.Popen]) -> None:
-    """Forward an interrupt to each child still running, wait a bounded time, then kill."""
+    """Forward an interrupt to each child still running, wait a bounded time, then kill.
+
+    A second Ctrl-C or SIGTERM while stopping is ignored, so stopping never ends in a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
@@ -134,6 +146,16 @@ def _sigterm(_signum, _frame):
 
 
 def main() -> int:
+    # SIGTERM (docker stop, systemd, kill) stops the demo like Ctrl-C, from the very start.
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _run()
+    except KeyboardInterrupt:
+        print("\n[demo] stopped", flush=True)
+        return 0
+
+
+def _run() -> int:
     os.chdir(seed.REPO_DIR)
     sys.path.insert(0, str(seed.REPO_DIR))
     demo_environment()
@@ -149,7 +171,6 @@ def main() -> int:
     standin_env = standin_environment()
     seed.prepare_standin(config, env=standin_env)
 
-    signal.signal(signal.SIGTERM, _sigterm)
     children: dict[str, subprocess.Popen] = {}
     try:
         children["HaloPSA stand-in"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python

@@ -29,16 +29,33 @@ class StandInValidator(OAuth2Validator):
             "name": lambda request: request.user.get_full_name() or request.user.email,
         }
 
+    # prompt=none (OpenID Connect Core 3.1.2.1), as HaloPSA honours it: oauthlib asks these before
+    # django-oauth-toolkit answers a visitor with no session by redirecting ``error=login_required``
+    # to the registered redirect URI. The validator in django-oauth-toolkit leaves them unimplemented
+    # (a 500); nothing extra is refused silently here.
+    def validate_silent_login(self, request) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        return True
+
 
 class DiscoveryView(ConnectDiscoveryInfoView):
     """django-oauth-toolkit's discovery, plus RFC 9207's flag when ``iss`` responses are on."""
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
-        if settings.HALOSTUB_ISS_PARAMETER and response.status_code == 200:
-            data = json.loads(response.content)
+        if response.status_code != 200:
+            return response
+        data = json.loads(response.content)
+        # Public (PKCE) clients, like HaloPSA's "Authorisation Code (Native application)", send no
+        # secret; django-oauth-toolkit accepts them but does not advertise "none".
+        methods = list(data.get("token_endpoint_auth_methods_supported") or [])
+        if "none" not in methods:
+            data["token_endpoint_auth_methods_supported"] = [*methods, "none"]
+        if settings.HALOSTUB_ISS_PARAMETER:
             data["authorization_response_iss_parameter_supported"] = True
-            response.content = json.dumps(data)
+        response.content = json.dumps(data)
         return response
 
 

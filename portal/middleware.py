@@ -1,10 +1,12 @@
 """Tenancy: every request is bound to the portal whose host name it was sent to."""
 
+import logging
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest
 from django.http.request import split_domain_port
 from django.shortcuts import render
 
@@ -106,3 +108,51 @@ class PortalUserMiddleware:
             request.session = import_module(settings.SESSION_ENGINE).SessionStore()
             request.user = AnonymousUser()
         return self.get_response(request)
+
+
+class ErrorPagesMiddleware:
+    """The portal's own 404, 400 and 500 pages with ``DEBUG`` on too, unless a developer asks otherwise.
+
+    With ``DEBUG`` on, Django answers these with technical pages listing every URL pattern, the
+    settings or a traceback; the demo runs with ``DEBUG`` on and customers use it. Set
+    ``DEBUG_TECHNICAL_PAGES=true`` to get Django's pages back while developing. With ``DEBUG`` off
+    Django already uses ``handler404``/``handler400``/``handler500``; 403s always use ``handler403``.
+    It must be the innermost middleware: only then is a 404 without a resolved view the URL
+    resolver's own (``request.resolver_match`` is set as soon as a URL matches).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    @staticmethod
+    def _active() -> bool:
+        return settings.DEBUG and not settings.DEBUG_TECHNICAL_PAGES
+
+    def __call__(self, request: HttpRequest):
+        response = self.get_response(request)
+        if self._active() and response.status_code == 404 and request.resolver_match is None:
+            from .views import page_not_found
+
+            return page_not_found(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not self._active():
+            return None
+        from . import views
+
+        if isinstance(exception, Http404):
+            return views.page_not_found(request, exception)
+        if isinstance(exception, PermissionDenied):
+            return None  # handler403 in every mode
+        if isinstance(exception, (SuspiciousOperation, BadRequest)):
+            security = logging.getLogger(f"django.security.{exception.__class__.__name__}")
+            security.error(str(exception), exc_info=exception, extra={"status_code": 400, "request": request})
+            return views.bad_request(request, exception)
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s",
+            request.path,
+            exc_info=exception,
+            extra={"status_code": 500, "request": request},
+        )
+        return views.server_error(request)

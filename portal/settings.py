@@ -20,6 +20,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+# Django's technical 404/400/500 pages (URL patterns, settings, tracebacks) only when a developer
+# asks for them: the demo runs with DEBUG on and customers use it (portal.middleware.ErrorPagesMiddleware).
+DEBUG_TECHNICAL_PAGES = env.bool("DEBUG_TECHNICAL_PAGES", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -82,7 +85,9 @@ MIDDLEWARE = [
     "portal.middleware.PortalUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.ErrorPagesMiddleware",  # innermost: sees the view's exceptions first
 ]
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -161,6 +166,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format across the admin (portal/formats); customer pages pick theirs in the templates.
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")

@@ -5,6 +5,7 @@ from . import devmail
 
 admin.site.site_header = "Billing portal administration"
 admin.site.site_title = "Billing portal admin"
+admin.site.empty_value_display = "—"  # the same dash our own admin tables use for an empty cell
 
 urlpatterns = [
     path("admin/", admin.site.urls),

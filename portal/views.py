@@ -4,6 +4,7 @@ import sys
 from urllib.parse import urlencode
 
 import redis
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
@@ -102,8 +103,38 @@ def profile(request):
     return render(request, "portal/profile.html", context)
 
 
-def _error(request, status: int, title: str, message: str):
-    return render(request, "error.html", {"title": title, "message": message}, status=status)
+def _error(request, status: int, title: str, message: str, **extra):
+    return render(request, "error.html", {"title": title, "message": message, **extra}, status=status)
+
+
+def _same_site_path(request) -> str:
+    """The request's own path, safe as a link target (never ``//host`` or ``/\\host``)."""
+    path = request.get_full_path()
+    if not path.startswith("/") or path[1:2] in ("/", "\\"):
+        return "/"
+    return path
+
+
+def csrf_failure(request, reason=""):
+    """A stale tab or blocked cookies: say so and offer the page again, in every mode.
+
+    Django's own CSRF page is a developer page (with DEBUG on it explains settings); the person
+    only needs to reload the form, which gets a fresh token.
+    """
+    message = (
+        "This page was open for a long time, or your browser blocked cookies, so we could not accept "
+        "the form. Reload the page and try again."
+    )
+    if settings.DEBUG and settings.DEBUG_TECHNICAL_PAGES:
+        message += f" (CSRF: {reason})"
+    return _error(
+        request,
+        403,
+        "Please reload the page",
+        message,
+        action_url=_same_site_path(request),
+        action_label="Reload and try again",
+    )
 
 
 def bad_request(request, exception=None):

@@ -8,15 +8,15 @@ portal's configs, and another portal's config is a 404, never a 403. Writes go t
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
+from portal.dates import admin_datetime
 
 from .connection_test import sso_connection_test
 from .forms import EDITABLE_FIELDS, SSOConfigAdminForm
@@ -58,15 +58,21 @@ class SSOConfigAdmin(PortalScopedAdmin):
         "client_id",
         "tenant",
         "enabled",
-        "show_button",
-        "secret_set",
-        "key",
+        "button_shown",
+        "tested",
     ]
     list_filter = ["enabled", "show_button", "provider"]
     search_fields = ["description", "issuer", "client_id", "key"]
     list_select_related = ["portal"]
     actions = ["test_connection_action"]
-    readonly_fields = ["key", "copy_callback_url", "copy_login_url", "created_at", "updated_at"]
+    readonly_fields = [
+        "key",
+        "test_status",
+        "copy_callback_url",
+        "copy_login_url",
+        "created_at",
+        "updated_at",
+    ]
 
     class Media:
         js = ["sso/copy.js"]
@@ -77,7 +83,20 @@ class SSOConfigAdmin(PortalScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         secret_fields = ["client_secret", "clear_client_secret"] if obj is not None else ["client_secret"]
         return [
-            (None, {"fields": ["portal", "provider", "description", "enabled", "show_button"]}),
+            (
+                None,
+                {
+                    "fields": [
+                        "portal",
+                        "provider",
+                        "description",
+                        "test_status",
+                        "enabled",
+                        "confirm_enable",
+                        "show_button",
+                    ]
+                },
+            ),
             (
                 "1. Values from HaloPSA",
                 {
@@ -156,6 +175,29 @@ class SSOConfigAdmin(PortalScopedAdmin):
             "Settings > custom links so customers signed in to HaloPSA open the portal in one click.",
         )
 
+    @admin.display(description="tested")
+    def test_status(self, obj):
+        """Whether a Test connection has passed with the current values: "Test it, then enable it"."""
+        if obj is None or not obj.pk:
+            return "Not yet: save, press Test connection, then enable it."
+        when = admin_datetime(obj.last_tested_at) if obj.last_tested_at else ""
+        if obj.last_test_passed:
+            return format_html('<span class="sso-status sso-status--ok">Passed</span> {}', when)
+        if obj.last_tested_at:
+            return format_html(
+                '<span class="sso-status sso-status--fail">Not passed</span> {} (or values changed since)',
+                when,
+            )
+        return format_html('<span class="sso-status sso-status--{}">Never tested</span>', "warn")
+
+    @admin.display(description="tested", boolean=True, ordering="last_test_passed")
+    def tested(self, obj):
+        return obj.last_test_passed
+
+    @admin.display(description="button", boolean=True, ordering="show_button")
+    def button_shown(self, obj):
+        return obj.show_button
+
     @admin.display(description="secret", boolean=True)
     def secret_set(self, obj):
         return obj.has_client_secret
@@ -202,14 +244,18 @@ class SSOConfigAdmin(PortalScopedAdmin):
         return custom + super().get_urls()  # before the catch-all "<path:object_id>/"
 
     def test_connection_view(self, request, object_id):
-        """POST only (admin_view adds CSRF protection); another portal's config is a 404."""
+        """POST runs the test (admin_view adds CSRF protection); GET shows the config; another portal's is a 404."""
         config = self.get_object(request, unquote(object_id))
         if config is None:
             raise Http404("No such SSO config.")
         if not self.has_change_permission(request, config):
             raise PermissionDenied
         if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+            # A bookmark or a reopened tab: show the config (with its Test connection button);
+            # the test itself only runs on a POST, which carries the CSRF token.
+            return HttpResponseRedirect(
+                reverse(f"{self.admin_site.name}:sso_ssoconfig_change", args=[config.pk])
+            )
         report = sso_connection_test(config=config, request=request)
         return self._connection_test_response(request, [(config, report)])
 
@@ -241,7 +287,7 @@ class SSOConfigAdmin(PortalScopedAdmin):
 class SSOEventAdmin(PortalScopedAdmin):
     """The sign-in log, read-only: how an admin finds which value of a config is wrong."""
 
-    list_display = ["when", "outcome", "reason", "config_label", "person", "short_message"]
+    list_display = ["when", "outcome_badge", "reason", "config_label", "person", "short_message"]
     list_display_links = ["when"]
     list_filter = [("config", admin.RelatedOnlyFieldListFilter), "outcome", "reason"]
     search_fields = ["email", "sub", "config_key"]
@@ -285,7 +331,13 @@ class SSOEventAdmin(PortalScopedAdmin):
 
     @admin.display(description="time", ordering="created_at")
     def when(self, obj):
-        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        return admin_datetime(obj.created_at)
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj):
+        return format_html(
+            '<span class="sso-outcome sso-outcome--{}">{}</span>', obj.outcome, obj.get_outcome_display()
+        )
 
     @admin.display(description="email / sub")
     def person(self, obj):
@@ -293,4 +345,5 @@ class SSOEventAdmin(PortalScopedAdmin):
 
     @admin.display(description="message")
     def short_message(self, obj):
-        return obj.message if len(obj.message) <= 90 else obj.message[:89] + "…"
+        """The whole message (it says what failed), wrapped by the stylesheet, never cut off."""
+        return obj.message or "—"

@@ -8,7 +8,8 @@ http vs https, trailing slash, unreachable host, ...).
 It deliberately bypasses the login flow's discovery/JWKS cache (and its circuit breaker): the
 point is to see the provider as it answers now, e.g. right after the admin fixed something at
 HaloPSA. It goes through ``portal.outbound`` (address policy, total deadline, byte cap, no
-redirects followed) and makes at most two requests.
+redirects followed) and makes at most four requests: discovery, keys, and the two client-side
+probes of ``sso.client_probes``.
 
 Staff choose the URL, so the answer may come from anything the portal can reach: the report shows
 only the fields it checks (the document's issuer, the endpoints, key ids and algorithms, OAuth
@@ -24,10 +25,12 @@ import jwt
 from portal.outbound import safe_text
 
 from . import http
+from .client_probes import run_client_probes
 from .connection_fetch import fetch_json
 from .discovery import forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
+from .services import sso_config_record_test
 from .validators import insecure_http_allowed
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -441,7 +444,21 @@ def run_checks(*, config: SSOConfig) -> ConnectionReport:
     _check_client_auth(report, config, doc)
     _check_scopes(report, config, doc)
     _check_end_session(report, config, doc)
+    _check_client(report, config, doc)
     return report
+
+
+def _check_client(report: ConnectionReport, config: SSOConfig, doc: dict) -> None:
+    """The client-side probes (``sso.client_probes``), once both endpoints are usable URLs."""
+    endpoints = [report.check("Authorization endpoint"), report.check("Token endpoint")]
+    if not all(check is not None and check.status == OK for check in endpoints):
+        report.warn(
+            "Client ID and login redirect URL",
+            "Not checked: the discovery document gives no usable authorization and token endpoints.",
+        )
+        return
+    for finding in run_client_probes(config=config, doc=doc):
+        report.checks.append(Check(finding.name, finding.status, finding.message))
 
 
 def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:
@@ -453,6 +470,7 @@ def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:
     report = run_checks(config=config)
     if report.passed:
         forget_provider(config.issuer, portal_id=config.portal_id)
+    sso_config_record_test(config=config, passed=report.passed)
     sso_event_record(
         portal=config.portal,
         config=config,

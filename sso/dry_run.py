@@ -8,8 +8,11 @@ long each provider call took. Only staff of the config's portal may start one, a
 also written to the event log.
 """
 
+import contextlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from portal.dates import admin_datetime
 from portal.models import Contact
 
 from . import http
@@ -20,6 +23,8 @@ from .events import sso_event_record
 from .models import SSOEvent
 
 HIDDEN_CLAIMS = {"nonce", "at_hash", "c_hash"}
+#: Claims that are seconds since the epoch (RFC 7519, OpenID Connect Core).
+TIME_CLAIMS = {"iat", "exp", "nbf", "auth_time", "updated_at"}
 
 
 @dataclass
@@ -43,6 +48,18 @@ class DryRunReport:
     @property
     def other_claims(self) -> dict:
         return {k: v for k, v in self.claims.items() if k not in {"sub", "email", "name"} | HIDDEN_CLAIMS}
+
+    @property
+    def claim_rows(self) -> list[tuple[str, str, str]]:
+        """(claim, shown value, raw value): times as admin dates, not epoch numbers."""
+        rows = []
+        for key, value in self.other_claims.items():
+            shown = str(value)
+            if key in TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool):
+                with contextlib.suppress(OverflowError, OSError, ValueError):  # out of range: as sent
+                    shown = admin_datetime(datetime.fromtimestamp(value, tz=UTC)) + " UTC"
+            rows.append((key, shown, str(value)))
+        return rows
 
 
 def may_dry_run(user, config) -> bool:

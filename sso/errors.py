@@ -26,7 +26,23 @@ PROVIDER_DOWN_MESSAGE = "The sign-in service isn't answering right now. Please t
 _GATEWAY_STATUS = {"timeout": 504, "unreachable": 503, "circuit_open": 503, "busy": 503}
 
 
+NOT_SET_UP_MESSAGE = (
+    "Sign-in with this provider is not set up correctly yet. Please use another way to sign in, or tell "
+    "the portal's administrators."
+)
+
+
 def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:
+    if what == "discovery" and exc.status == 404:
+        # Not an outage: the issuer URL has no discovery document, usually HaloPSA's "/auth" missing.
+        return SSOFlowError(
+            "discovery_not_found",
+            f"Discovery: {exc.message} The issuer URL is probably wrong: HaloPSA's ends in /auth "
+            "(e.g. https://acme.halopsa.com/auth); check Configuration > Integrations > HaloPSA API > "
+            "Authorisation Server.",
+            status=502,
+            public_message=NOT_SET_UP_MESSAGE,
+        )
     return SSOFlowError(
         f"{what}_{exc.reason}",
         f"{what.replace('_', ' ').capitalize()}: {exc.message}",

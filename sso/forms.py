@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .models import SSOConfig
+from .services import TESTED_FIELDS, config_needs_enable_confirmation
 from .validators import CONFIG_FIELDS, sso_config_clean
 
 #: The config's fields an admin edits in the form (the secret has its own write-only field).
@@ -66,6 +67,12 @@ class SSOConfigAdminForm(forms.ModelForm):
         required=False,
         help_text="Tick to remove the stored secret (the application became a public PKCE client).",
     )
+    confirm_enable = forms.BooleanField(
+        label="Enable without a passing test",
+        required=False,
+        help_text="Only needed to enable a config that has not passed a Test connection with its current "
+        "values: a broken config is a login button that fails for customers.",
+    )
     logout_redirect_url = forms.CharField(
         label="Logout redirect URL",
         required=False,
@@ -120,6 +127,12 @@ class SSOConfigAdminForm(forms.ModelForm):
             return cleaned
         if secret:
             values["client_secret"] = secret
+        if self._enabling_untested(cleaned, secret=secret) and not cleaned.get("confirm_enable"):
+            self.add_error(
+                "enabled",
+                "This config has not passed a Test connection with these values. Test it, then enable it; "
+                "or tick “Enable without a passing test” to turn it on anyway.",
+            )
         try:
             normalised = sso_config_clean(
                 portal=self._portal(), values=values, instance=self.instance if self.instance.pk else None
@@ -129,6 +142,20 @@ class SSOConfigAdminForm(forms.ModelForm):
         else:
             cleaned.update(normalised)
         return cleaned
+
+    def _enabling_untested(self, cleaned: dict, *, secret: str) -> bool:
+        """Turning the config on when no passing test covers the values being saved."""
+        instance = self.instance if self.instance.pk else None
+        if not cleaned.get("enabled"):
+            return False
+        if config_needs_enable_confirmation(config=instance, enabled=True):
+            return True
+        if instance.enabled:
+            return False  # already live: editing it is not "enabling"
+        edited = set(self.changed_data) | ({"client_secret"} if secret else set())
+        if cleaned.get("clear_client_secret"):
+            edited.add("client_secret")
+        return bool(TESTED_FIELDS & edited)
 
     def secret_change(self) -> str | None:
         """What to do with the stored secret: a new value, "" to clear it, or None to keep it."""

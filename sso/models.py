@@ -58,11 +58,23 @@ class SSOConfig(models.Model):
         help_text="Where people land after signing out, usually your HaloPSA customer portal. Add it to the "
         "application's post-logout redirect URLs in HaloPSA.",
     )
-    enabled = models.BooleanField(default=True, help_text="Disabled configs refuse every sign-in.")
+    enabled = models.BooleanField(
+        default=False,
+        help_text="Test it, then enable it: a new config starts disabled (off the login page) until a "
+        "Test connection passes. Disabled configs refuse every sign-in.",
+    )
     show_button = models.BooleanField(
         "show button on login page",
         default=True,
         help_text="Off: the config still works through its SSO login URL (e.g. a HaloPSA custom link).",
+    )
+    last_tested_at = models.DateTimeField("last tested", null=True, blank=True, editable=False)
+    last_test_passed = models.BooleanField(
+        "last test passed",
+        default=False,
+        editable=False,
+        help_text="Whether the last Test connection with the current values passed; changing the issuer, "
+        "client ID, secret, tenant or scope clears it.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -10,6 +10,7 @@ import functools
 import logging
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import AuditEvent
@@ -19,6 +20,9 @@ from .models import DEFAULT_SCOPE, SSOConfig
 from .validators import sso_config_clean, validate_issuer_unique
 
 logger = logging.getLogger("sso.config")
+
+#: The values a Test connection checks: changing one makes an earlier pass say nothing about them.
+TESTED_FIELDS = frozenset({"issuer", "client_id", "client_secret", "tenant", "scope", "provider"})
 
 
 def _audit(*, config: SSOConfig, kind: str, actor=None, fields: list[str] | None = None) -> None:
@@ -63,11 +67,15 @@ def sso_config_create(
     description: str = "HaloPSA",
     provider: str = SSOConfig.Provider.HALOPSA,
     logout_redirect_url: str = "",
-    enabled: bool = True,
+    enabled: bool = False,
     show_button: bool = True,
     actor=None,
 ) -> SSOConfig:
-    """Create a config with a fresh, never-used key. Raises ``ValidationError`` keyed by field."""
+    """Create a config with a fresh, never-used key. Raises ``ValidationError`` keyed by field.
+
+    It starts disabled unless the caller asks otherwise: a config nobody has tested would be a
+    second login button that fails for customers. The admin asks "Test it, then enable it".
+    """
     values = {
         "provider": provider,
         "description": description,
@@ -139,6 +147,10 @@ def sso_config_update(
     old_issuer = config.issuer
     for name in changed:
         setattr(config, name, cleaned[name])
+    if config.last_test_passed and TESTED_FIELDS.intersection(changed):
+        # The passed test was of other values; enabling these asks for a new test first.
+        config.last_test_passed = False
+        changed.append("last_test_passed")
     with transaction.atomic():
         _save_or_explain(config, update_fields=[*changed, "updated_at"])
         # An edited config deserves a fresh look at its provider, not the last failure's back-off.
@@ -146,6 +158,22 @@ def sso_config_update(
             transaction.on_commit(functools.partial(forget_provider, issuer, portal_id=config.portal_id))
         _audit(config=config, kind="sso_config_updated", actor=actor, fields=changed)
     return config
+
+
+def sso_config_record_test(*, config: SSOConfig, passed: bool) -> None:
+    """Remember the outcome of a Test connection (the event log has the details)."""
+    config.last_tested_at = timezone.now()
+    config.last_test_passed = passed
+    config.save(update_fields=["last_tested_at", "last_test_passed"])
+
+
+def config_needs_enable_confirmation(*, config: SSOConfig | None, enabled: bool) -> bool:
+    """Turning on a config that has not passed a Test connection (new, untested or failing)."""
+    if not enabled:
+        return False
+    if config is None or config.pk is None:
+        return True
+    return not config.enabled and not config.last_test_passed
 
 
 def sso_config_delete(*, config: SSOConfig, actor=None) -> None:

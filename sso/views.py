@@ -21,6 +21,7 @@ from accounts.redirects import safe_next_url
 from portal import safe_cache
 
 from . import http
+from .connection_test import sso_connection_test
 from .discovery import provider_metadata
 from .dry_run import dry_run_callback, may_dry_run
 from .errors import SSOFlowError
@@ -244,7 +245,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         if not may_dry_run(request.user, config):
             return refuse(request, dry_run_forbidden(), config=config)
         report = dry_run_callback(request=request, config=config, pending=pending)
-        return render(request, "sso/dry_run.html", {"config": config, "report": report})
+        return admin_page(request, "sso/dry_run.html", {"config": config, "report": report})
 
     def check_pending(self, request, *, pending, config, iss_values: list[str]) -> None:
         if pending is None:
@@ -350,7 +351,26 @@ class SSODryRunStartView(SSOLoginStartView):
         config = sso_config_by_key(portal=request.portal, key=key)
         if config is not None and not may_dry_run(request.user, config):
             return refuse(request, dry_run_forbidden(), config=config)
+        if config is not None:
+            # Probe first: a provider that refuses the client shows its own error page and never
+            # comes back, which would strand the admin's tab there. Say what it will refuse instead.
+            report = sso_connection_test(config=config, request=request)
+            if not report.passed:
+                return admin_page(request, "sso/dry_run_blocked.html", {"config": config, "report": report})
         return super().get(request, key)
+
+
+def admin_page(request, template: str, context: dict):
+    """Render an SSO page inside the admin's layout (header, breadcrumbs, themes)."""
+    from django.contrib import admin
+
+    from .models import SSOConfig
+
+    return render(
+        request,
+        template,
+        {**admin.site.each_context(request), "opts": SSOConfig._meta, "title": "Try sign-in", **context},
+    )
 
 
 login_start = SSOLoginStartView.as_view()

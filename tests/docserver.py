@@ -24,7 +24,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -75,9 +75,8 @@ def _handler_for(server: DocServer):
             server.requests.append(
                 RecordedRequest(self.command, parts.path, parts.query, dict(self.headers.items()), body)
             )
-            status, headers, payload = server.routes.get(
-                parts.path, (404, {"Content-Type": "text/plain"}, b"not found")
-            )
+            route = server.routes.get(parts.path, (404, {"Content-Type": "text/plain"}, b"not found"))
+            status, headers, payload = route(parts.query) if callable(route) else route
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -174,4 +173,19 @@ def oidc_provider(server: DocServer, issuer_path: str = "/auth", **overrides) ->
             document[name] = value
     server.set_json(discovery_path(issuer_path), document)
     server.set_json(jwks_path, {"keys": [rsa_public_jwk()]})
+    # A provider that knows every client: prompt=none goes back to the redirect URI with
+    # login_required, and the connection test's fake code is refused as invalid_grant.
+    server.routes[f"{issuer_path.rstrip('/')}/authorize"] = _login_required
+    server.set_json(f"{issuer_path.rstrip('/')}/token", {"error": "invalid_grant"}, status=400)
     return issuer
+
+
+def _login_required(query: str):
+    params = parse_qs(query)
+    target = (params.get("redirect_uri") or [""])[0]
+    if not target:
+        return 400, {"Content-Type": "text/plain"}, b"redirect_uri missing"
+    state = (params.get("state") or [""])[0]
+    sep = "&" if "?" in target else "?"
+    location = f"{target}{sep}{urlencode({'error': 'login_required', 'state': state})}"
+    return 302, {"Location": location}, b""

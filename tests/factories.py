@@ -73,6 +73,7 @@ class SSOConfigFactory(factory.django.DjangoModelFactory):
     description = "HaloPSA"
     issuer = factory.Sequence(lambda n: f"https://instance{n}.halopsa.example/auth")
     client_id = factory.Sequence(lambda n: f"client-{n}")
+    enabled = True  # a live config; new ones start disabled (tests/sso/test_enable_after_test.py)
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):

@@ -233,6 +233,15 @@ class TinyOP:
                     return self._send(status, body)
                 if op.knobs.token_raw is not None:
                     return self._send(200, op.knobs.token_raw)
+                # Like real providers (oauthlib), authenticate the client before looking at the code.
+                if op.client_secret:
+                    expected = (
+                        "Basic " + base64.b64encode(f"{op.client_id}:{op.client_secret}".encode()).decode()
+                    )
+                    basic_ok = self.headers.get("Authorization") == expected
+                    post_ok = form.get("client_secret") == op.client_secret
+                    if not (basic_ok or post_ok):
+                        return self._send(401, {"error": "invalid_client"})
                 grant = op.codes.pop(form.get("code", ""), None)
                 if grant is None:
                     return self._send(400, {"error": "invalid_grant"})
@@ -246,14 +255,6 @@ class TinyOP:
                     return self._send(
                         400, {"error": "invalid_grant", "error_description": "redirect_uri mismatch"}
                     )
-                if op.client_secret:
-                    expected = (
-                        "Basic " + base64.b64encode(f"{op.client_id}:{op.client_secret}".encode()).decode()
-                    )
-                    basic_ok = self.headers.get("Authorization") == expected
-                    post_ok = form.get("client_secret") == op.client_secret
-                    if not (basic_ok or post_ok):
-                        return self._send(401, {"error": "invalid_client"})
                 access_token = secrets.token_urlsafe(24)
                 op.access_tokens[access_token] = dict(op.knobs.user)
                 return self._send(

@@ -112,6 +112,7 @@ class Browser:
         self.chromium = chromium
         self.request = request
         self.contexts = []
+        self.console_errors: list[str] = []
         #: Console messages of the portal's pages that report a Content-Security-Policy violation.
         self.csp_violations: list[str] = []
 
@@ -119,13 +120,30 @@ class Browser:
         if "Content Security Policy" in message.text:
             self.csp_violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
-    def new_context(self):
-        context = self.chromium.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
+    def new_context(self, **options):
+        options = {"viewport": VIEWPORT, "locale": "en-US", "timezone_id": "UTC", **options}
+        context = self.chromium.new_context(**options)
         context.on("console", self._watch_console)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+        context.on("console", self._on_console)
+        context.on("weberror", lambda error: self.console_errors.append(f"uncaught: {error.error}"))
         self.contexts.append(context)
         return context
+
+    def _on_console(self, message) -> None:
+        """Every console error counts, except the browser's note that a page itself was a 4xx/5xx.
+
+        A test that opens a refusal on purpose (a 404, a 403) gets Chromium's "Failed to load
+        resource" for that document; anything else (a missing favicon or stylesheet, a script
+        error, a blocked resource) fails the test.
+        """
+        if message.type != "error":
+            return
+        location = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and location == message.page.url:
+            return
+        self.console_errors.append(f"{message.text} ({location or message.page.url})")
 
     def new_page(self):
         return self.new_context().new_page()
@@ -164,13 +182,19 @@ class Browser:
 
 @pytest.fixture
 def browser(chromium, request):
-    """The test's browser: ``browser.new_page()`` opens a page in a fresh context (no cookies)."""
+    """The test's browser: ``browser.new_page()`` opens a page in a fresh context (no cookies).
+
+    After the test, any console error on any page it visited fails it (see ``Browser._on_console``).
+    """
     helper = Browser(chromium, request)
     yield helper
     helper.save_artifacts()
     helper.close()
     # Every journey doubles as a check of the portal's Content-Security-Policy (portal.csp).
     assert not helper.csp_violations, "\n".join(helper.csp_violations)
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:
+        assert helper.console_errors == [], "console errors:\n" + "\n".join(helper.console_errors)
 
 
 @pytest.fixture

@@ -57,9 +57,10 @@ def test_f_admin_sets_up_tests_tries_hides_and_disables_a_config(browser, world)
     page.locator("#id_client_id").fill("acme-portal-admin")
     page.locator("#id_tenant").fill(world.standin.tenant)
     page.locator("#id_logout_redirect_url").fill(world.standin.portal_url)
+    expect(page.get_by_text("Test it, then enable it")).to_be_visible()
     save_and_continue(page)
     config = SSOConfig.objects.get(portal=world.portal)
-    assert config.enabled and config.show_button
+    assert not config.enabled and config.show_button  # not live until a test passed
 
     # Its URLs, shown and copyable.
     expect(page.locator("#sso-callback-url")).to_have_text(config.callback_url)
@@ -81,6 +82,12 @@ def test_f_admin_sets_up_tests_tries_hides_and_disables_a_config(browser, world)
     expect(page.locator(".sso-report__summary")).to_contain_text("Passed")
     shot(page, "admin-test-connection")
     page.get_by_role("link", name=re.compile(f"Back to .{BUTTON_LABEL}")).click()
+    # The test passed: enabling it needs no confirmation.
+    expect(page.locator(".field-test_status")).to_contain_text("Passed")
+    page.get_by_label("Enabled", exact=True).check()
+    save_and_continue(page)
+    config.refresh_from_db()
+    assert config.enabled
 
     # Try sign-in opens a new tab; the admin signs in at HaloPSA there and sees the claims.
     with admin.expect_page(timeout=10_000) as new_tab:
@@ -89,7 +96,7 @@ def test_f_admin_sets_up_tests_tries_hides_and_disables_a_config(browser, world)
     sign_in_at_standin(tab, world, world.alice)
     expect(tab.get_by_role("heading", name=f"Try sign-in: {BUTTON_LABEL}")).to_be_visible()
     expect(tab.get_by_text("All checks passed")).to_be_visible()
-    claims = tab.locator("table").first
+    claims = tab.locator("#content-main table").first
     expect(claims.get_by_role("row", name=re.compile(r"^email"))).to_contain_text(world.alice.email)
     expect(claims.get_by_role("row", name=re.compile(r"^sub"))).to_contain_text(world.alice.sub)
     expect(tab.get_by_text(re.compile(r"A contact on .*Acme Managed IT"))).to_be_visible()

@@ -65,6 +65,7 @@ def form_data(config=None, **overrides):
         "scope": "openid profile email",
         "logout_redirect_url": "",
         "enabled": "on",
+        "confirm_enable": "on",
         "show_button": "on",
     }
     if config is not None:
@@ -323,9 +324,11 @@ def test_test_connection_failure_in_plain_words(staff_client, portal, docserver)
     assert "issuer path is probably wrong" in body
 
 
-def test_test_connection_needs_post(staff_client, own):
-    assert staff_client.get(url("ssoconfig_test_connection", own.pk)).status_code == 405
-    assert not SSOEvent.objects.exists()
+def test_a_get_of_the_test_connection_url_shows_the_config(staff_client, own):
+    response = staff_client.get(url("ssoconfig_test_connection", own.pk))
+    assert response.status_code == 302
+    assert response["Location"] == url("ssoconfig_change", own.pk)
+    assert not SSOEvent.objects.exists()  # only a POST (with its CSRF token) runs the test
 
 
 def test_test_connection_is_csrf_protected(client, portal, own):

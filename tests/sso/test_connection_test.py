@@ -46,11 +46,16 @@ def test_a_good_provider_passes_and_logs_an_event(docserver, make_config):
     assert event.reason == "connection_test_passed"
     assert event.message.startswith("Connection test passed")
     assert "s3cret-value" not in str(event.detail) + event.message
-    # Exactly two provider calls, straight to the provider (no cache in between).
+    # Exactly four provider calls, straight to the provider (no cache in between): the documents,
+    # then the client-side probes (authorize with prompt=none, a token request with a fake code).
     assert [r.path for r in docserver.requests] == [
         "/auth/.well-known/openid-configuration",
         "/auth/.well-known/jwks",
+        "/auth/authorize",
+        "/auth/token",
     ]
+    assert "prompt=none" in docserver.requests_to("/auth/authorize")[0].query
+    assert b"portal-connection-test-not-a-code-" in docserver.requests_to("/auth/token")[0].body
 
 
 def test_every_run_asks_the_provider_afresh(docserver, make_config):

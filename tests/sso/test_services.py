@@ -154,7 +154,7 @@ def test_create_with_defaults(portal):
     assert config.scope == "openid profile email"
     assert config.description == "HaloPSA"
     assert config.provider == "halopsa"
-    assert config.enabled and config.show_button
+    assert not config.enabled and config.show_button  # "Test it, then enable it"
     assert config.client_secret == ""
     assert IssuedKey.objects.filter(key=config.key).exists()
     audit = AuditEvent.objects.get(kind="sso_config_created")
@@ -243,7 +243,7 @@ def test_update_clears_secret_with_empty_string(portal):
 def test_update_without_changes_writes_nothing(portal, django_assert_num_queries):
     config = sso_config_create(portal=portal, issuer=ISSUER, client_id="a")
     with django_assert_num_queries(0):
-        sso_config_update(config=config, issuer=ISSUER, client_id="a", enabled=True)
+        sso_config_update(config=config, issuer=ISSUER, client_id="a", enabled=False)
 
 
 def test_update_validates_and_keeps_issuer_unique(portal):
