@@ -136,13 +136,16 @@ class Browser:
 
         A test that opens a refusal on purpose (a 404, a 403) gets Chromium's "Failed to load
         resource" for that document; anything else (a missing favicon or stylesheet, a script
-        error, a blocked resource) fails the test.
+        error, a blocked resource) fails the test. Content-Security-Policy reports are left to
+        ``csp_violations``, so a test that injects a script on purpose can assert it was blocked.
         """
         if message.type != "error":
             return
         location = (message.location or {}).get("url", "")
         if message.text.startswith("Failed to load resource") and location == message.page.url:
             return
+        if "Content Security Policy" in message.text:
+            return  # counted, with the blocked directive, in ``csp_violations``
         self.console_errors.append(f"{message.text} ({location or message.page.url})")
 
     def new_page(self):

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, EmailVerification, Identity, LoginCode, LoginCodeFailureDay, User
+from halo.models import HaloConnection, SyncRun, WebhookDelivery
 from portal.admin_scoping import scoped_path
 from portal.models import Contact, Customer, Invoice, Payment, Portal
 from portal.permissions import portal_staff_user_ensure
@@ -46,7 +47,16 @@ def _world(portal, tag: str) -> dict:
         portal=portal, sso_config=config, issuer=config.issuer, sub=f"{tag}-sub", email=user.email, name=tag
     )
     now = timezone.now()
+    connection = HaloConnection.objects.create(
+        portal=portal,
+        api_url=f"https://{tag}.example/api",
+        auth_url=f"https://{tag}.example/auth",
+        client_id=f"{tag}-api",
+    )
     return {
+        HaloConnection: connection,
+        SyncRun: SyncRun.objects.create(connection=connection, portal=portal, mode="full", error=tag),
+        WebhookDelivery: WebhookDelivery.objects.create(connection=connection, reason=tag),
         Portal: portal,
         Customer: customer,
         Contact: contact,
