@@ -30,6 +30,8 @@ def demo_environment() -> None:
             "SSO_ALLOW_INSECURE_HTTP": "true",
             "CELERY_BROKER_URL": "",
             "CELERY_TASK_ALWAYS_EAGER": "true",
+            "STRIPE_API_BASE": seed.STRIPE_URL,
+            "STRIPE_JS_URL": seed.STRIPE_JS_URL,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -66,6 +68,7 @@ def wait_until_ready(children: dict[str, subprocess.Popen]) -> None:
     checks = {
         "HaloPSA stand-in": (f"{seed.ISSUER}/.well-known/openid-configuration", None),
         "portal": (f"http://127.0.0.1:{seed.PORTAL_PORT}/login/", f"{seed.PORTAL_HOST}:{seed.PORTAL_PORT}"),
+        "Stripe stand-in (localstripe)": (seed.STRIPE_JS_URL, None),
     }
     pending = dict(checks)
     deadline = time.monotonic() + READY_TIMEOUT
@@ -102,6 +105,8 @@ def banner(config: seed.DemoConfig) -> str:
   SSO login URL:     {config.login_url}
   Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (superuser, all portals)
                      portal staff (Acme only): {seed.STAFF_EMAIL} / {seed.STAFF_PASSWORD}
+  Card payments:     Stripe stand-in (localstripe) at {seed.STRIPE_URL}; pay with card 4242424242424242
+                     (3-D Secure: 4000002500003155, declined: 4000000000000341), any future expiry, any CVC
   Dev mailbox:       {seed.PORTAL_URL}/dev/mailbox/  (every mail the portal sends, links clickable)
 
   *.localhost names resolve in Chrome and Firefox; elsewhere add "127.0.0.1 {seed.PORTAL_HOST}" to /etc/hosts.
@@ -132,7 +137,7 @@ def main() -> int:
     os.chdir(seed.REPO_DIR)
     sys.path.insert(0, str(seed.REPO_DIR))
     demo_environment()
-    for port in (seed.PORTAL_PORT, seed.STANDIN_PORT):
+    for port in (seed.PORTAL_PORT, seed.STANDIN_PORT, seed.STRIPE_PORT):
         if not port_free(port):
             print(f"[demo] port {port} on 127.0.0.1 is in use: is another demo running?", file=sys.stderr)
             return 1
@@ -143,6 +148,7 @@ def main() -> int:
     config = seed.prepare_portal()
     standin_env = standin_environment()
     seed.prepare_standin(config, env=standin_env)
+    stripe_webhook_url = seed.prepare_stripe()
 
     signal.signal(signal.SIGTERM, _sigterm)
     children: dict[str, subprocess.Popen] = {}
@@ -151,11 +157,16 @@ def main() -> int:
             [sys.executable, "-m", "halostub", "runserver", f"127.0.0.1:{seed.STANDIN_PORT}", "--noreload"],
             env=standin_env,
         )
+        children["Stripe stand-in (localstripe)"] = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "stripestub", "--port", str(seed.STRIPE_PORT)],
+            env=standin_env,
+        )
         children["portal"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{seed.PORTAL_PORT}", "--noreload"],
             env=dict(os.environ),
         )
         wait_until_ready(children)
+        seed.register_stripe_webhook(stripe_webhook_url)
         print(banner(config), flush=True)
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "portal",
     "accounts",
     "sso",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,16 @@ OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
 OIDC_MAX_STATES = 20  # pending logins per browser session (parallel tabs); the oldest is dropped
 OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is stricter (accounts.redirects)
+
+# --- payments (Stripe) -----------------------------------------------------------------------
+# Stripe's own by default; the demo and the tests point both at a localstripe on loopback.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
+# The library retries network errors with the same idempotency key, so a retry never charges twice.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=1)
+# Pending intents older than this are asked of Stripe by the reconcile task (a lost webhook).
+PAYMENTS_RECONCILE_AFTER_SECONDS = env.int("PAYMENTS_RECONCILE_AFTER_SECONDS", default=120)
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15

@@ -13,6 +13,7 @@ urlpatterns = [
     path("dev/mailbox/<slug:message_id>/", devmail.mailbox_detail, name="devmail_detail"),
     path("", include("accounts.urls")),
     path("", include("sso.urls")),
+    path("", include("payments.urls")),
     path("", include(("portal.site_urls", "portal"))),
 ]
 
