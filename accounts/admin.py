@@ -8,31 +8,53 @@ Secrets never show: not the code or token hashes, not password hashes beyond Dja
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models.functions import Lower
+from django.core.exceptions import ValidationError
 
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
 
 from .audit import client_ip
-from .models import AuditEvent, EmailVerification, Identity, LoginCode, User
+from .models import AuditEvent, EmailVerification, Identity, LoginCode, User, user_email_conflict
+from .ratelimit import retry_phrase
 from .services import identity_revoke
 from .verification import email_verification_resend
 
 
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's sign-in form, saying plainly when the back-off (``admin_signin``) refused."""
+
+    def get_invalid_login_error(self):
+        wait = getattr(self.request, "admin_signin_wait", 0)
+        if wait:
+            return ValidationError(
+                f"Too many failed sign-ins for this email from your network. Try again {retry_phrase(wait)}.",
+                code="throttled",
+            )
+        return super().get_invalid_login_error()
+
+
+admin.site.login_form = AdminLoginForm
+
+
 class _UniqueEmailPerPortalMixin:
-    """A friendly message for the (portal, lower(email)) uniqueness the database enforces."""
+    """A friendly message for the email rules: unique per portal, a superuser's unique across all."""
 
     def clean(self):
         cleaned = super().clean()
         email = (cleaned.get("email") or "").strip().lower()
-        if email and "portal" in self.fields:
-            portal = cleaned.get("portal")
-            others = User.objects.alias(email_lower=Lower("email")).filter(email_lower=email, portal=portal)
-            if self.instance.pk:
-                others = others.exclude(pk=self.instance.pk)
-            if others.exists():
-                self.add_error("email", "A user with this email already exists on this portal.")
+        if email:
+            portal = cleaned.get("portal", self.instance.portal)
+            is_superuser = cleaned.get("is_superuser", self.instance.is_superuser)
+            conflict = user_email_conflict(
+                email=email,
+                portal_id=portal.pk if portal is not None else None,
+                is_superuser=bool(is_superuser),
+                exclude_pk=self.instance.pk,
+            )
+            if conflict:
+                self.add_error("email", conflict)
         return cleaned
 
 

@@ -6,6 +6,9 @@ happen. (Failures that must outlive a rollback, like a wrong code, are recorded 
 caller's state change has been saved.)
 """
 
+import ipaddress
+
+from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
 
@@ -26,14 +29,48 @@ class AuditKind(models.TextChoices):
     VERIFICATION_FAILED = "verification_failed", "Email verification link refused"
     IDENTITY_EMAIL_CHANGED = "identity_email_changed", "Provider reported a new email"
     IDENTITY_REVOKED = "identity_revoked", "SSO identity revoked"
+    CODE_NOT_SENT = "code_not_sent", "Sign-in code not sent (not a contact of the portal)"
+    CODE_PAUSED = "code_paused", "Code sign-in paused for the day (too many wrong codes)"
+    CODE_PAUSED_REFUSED = "code_paused_refused", "Sign-in code refused (code sign-in paused)"
+    CODE_ALERT_SENT = "code_alert_sent", "Mail sent: someone is trying codes"
+    VERIFICATION_DENIED = "verification_denied", 'Pending identity revoked ("This wasn\'t me")'
+    VERIFICATION_REAUTH_STARTED = "verification_reauth_started", "Link opened in another browser: SSO asked"
+    VERIFICATION_MISMATCH = "verification_mismatch", "Link's SSO sign-in returned another identity"
+    ADMIN_SIGNIN_FAILED = "admin_signin_failed", "Admin password sign-in failed"
+    ADMIN_SIGNIN_THROTTLED = "admin_signin_throttled", "Admin password sign-in refused (back-off)"
+    ADMIN_SIGNIN_HOST_REFUSED = "admin_signin_host_refused", "Superuser sign-in refused (not an admin host)"
+    ADMIN_SIGNIN_AMBIGUOUS = "admin_signin_ambiguous", "Admin sign-in refused (two accounts share the email)"
+    ADMIN_UNLOCKED = "admin_unlocked", "Admin sign-in lockout lifted"
+
+
+def _valid_ip(value: str) -> str | None:
+    value = value.strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The peer address. Deliberately not X-Forwarded-For: that header is client-controlled unless a
-    trusted proxy rewrites it, and a forgeable IP would defeat per-IP rate limits."""
+    """The client's address: the peer, or the entry ``TRUSTED_PROXY_COUNT`` from the right of
+    ``X-Forwarded-For``.
+
+    Each trusted proxy appends the address it received the request from, so with N proxies the
+    N-th entry from the right was written by the outermost one and is the client; everything to
+    its left is whatever the client sent and is never read (a forgeable IP would defeat per-IP
+    rate limits). A header with too few or malformed entries means the request did not come
+    through the proxies as configured: the peer address is used then.
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    peer = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return peer
+    entries = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(entries) < proxies:
+        return peer
+    return _valid_ip(entries[-proxies]) or peer
 
 
 def audit_record(

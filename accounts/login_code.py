@@ -21,7 +21,7 @@ from portal.selectors import customers_for_email
 from .audit import AuditKind, audit_record
 from .models import LoginCode, User
 from .outbox import login_code_hash, outbox_queue_after_commit
-from .services import normalize_email, user_get_or_create
+from .services import UserEmailUnavailable, normalize_email, user_get_or_create
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,11 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
         elif constant_time_compare(row.code_hash, login_code_hash(login_code_id=row.pk, code=code)):
             row.used_at = now
             row.save(update_fields=["used_at"])
-            user = user_get_or_create(portal=portal, email=address)
-            if not user.is_active:
+            try:
+                user = user_get_or_create(portal=portal, email=address)
+            except UserEmailUnavailable:
+                user = None
+            if user is None or not user.is_active:
                 audit_record(
                     kind=AuditKind.CODE_FAILED,
                     portal=portal,

@@ -7,6 +7,7 @@ A ``User`` is an email proven on one portal. Proof comes from a one-time email c
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -68,13 +69,35 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(
                 Lower("email"), condition=Q(portal__isnull=True), name="user_unique_email_without_portal"
             ),
+            models.UniqueConstraint(
+                Lower("email"), condition=Q(is_superuser=True), name="user_unique_superuser_email"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.email
 
+    def clean(self):
+        super().clean()
+        conflict = user_email_conflict(
+            email=self.email, portal_id=self.portal_id, is_superuser=self.is_superuser, exclude_pk=self.pk
+        )
+        if conflict:
+            raise ValidationError({"email": conflict})
+
     def save(self, *args, **kwargs):
+        """Normalises the email and refuses one that breaks the email rules (see
+        ``user_email_conflict``) on every path that saves a user, forms or not. The check and the
+        insert are not atomic; the database constraints cover the per-portal rule, and the
+        password backend refuses to choose if two rows ever share a superuser's email."""
         self.email = self.email.strip().lower()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"email", "portal", "is_superuser"} & set(update_fields):
+            conflict = user_email_conflict(
+                email=self.email, portal_id=self.portal_id, is_superuser=self.is_superuser, exclude_pk=self.pk
+            )
+            if conflict:
+                raise ValidationError({"email": conflict})
         super().save(*args, **kwargs)
 
     def get_full_name(self) -> str:
@@ -82,6 +105,28 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.name or self.email
+
+
+def user_email_conflict(*, email: str, portal_id: int | None, is_superuser: bool, exclude_pk=None) -> str:
+    """Why a user with these values may not exist, or "" when it may.
+
+    Emails are unique per portal; a superuser's email is unique across all users, portal or not,
+    since superusers sign in on every portal's host: sharing the email with a portal user would
+    leave the password sign-in two rows to choose from.
+    """
+    address = (email or "").strip().lower()
+    others = User.objects.alias(email_lower=Lower("email")).filter(email_lower=address)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if is_superuser:
+        if others.exists():
+            return "Another account already uses this email; a superuser's email must be unique across all portals."
+        return ""
+    if others.filter(is_superuser=True).exists():
+        return "This email belongs to a superuser; it cannot also be a portal user's email."
+    if others.filter(portal_id=portal_id).exists():
+        return "A user with this email already exists on this portal."
+    return ""
 
 
 class OutboxMixin(models.Model):

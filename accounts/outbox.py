@@ -9,8 +9,14 @@ null until the mail has left. The flow:
 2. the task calls ``outbox_send_login_code`` / ``outbox_send_email_verification``, which lock the
    row and return at once if it is already sent (a retry after a successful send sends nothing),
    otherwise make the secret *at send time*, store only its hash, send, and set ``sent_at``.
-3. every minute, beat runs ``outbox_requeue_unsent``: unsent, still useful rows that were not
-   published in the last minute are published again. The lock in step 2 makes duplicates harmless.
+3. every ``OUTBOX_REQUEUE_INTERVAL`` seconds (10 by default), beat runs ``outbox_requeue_unsent``:
+   unsent, still useful rows whose publish failed, or succeeded more than a minute ago, are published
+   again. A worker that (re)connects to the broker also asks for a re-queue of *every* unsent row
+   (``portal.celery``), since messages published before a broker restart may be gone. The lock in
+   step 2 makes duplicates harmless.
+
+A publish from a web request is bounded to about ``OUTBOX_PUBLISH_TIMEOUT`` x 2 in all (connect, then
+one command; no retries): a hung or unreachable broker costs a person ~0.1 s, never seconds.
 
 Secrets are made at send time so that nothing usable waits in the database or in the broker: the
 task message holds only the row id.
@@ -75,12 +81,26 @@ def _task_for(model):
     raise TypeError(f"No outbox task for {model.__name__}")
 
 
-def safe_enqueue(*, model, row_id: int) -> bool:
+def _publish(*, task, row_id: int, fast: bool) -> None:
+    """Publish one send task. ``fast`` (the web request path): a connection of its own with short
+    socket timeouts and no retries, so a hung broker costs ~``OUTBOX_PUBLISH_TIMEOUT`` x 2 rather
+    than the worker-side budget of ``CELERY_BROKER_TRANSPORT_OPTIONS``."""
+    if not fast or task.app.conf.task_always_eager:
+        task.apply_async(args=[row_id])
+        return
+    timeout = settings.OUTBOX_PUBLISH_TIMEOUT
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_retries": 0}
+    with task.app.connection_for_write(transport_options=options, connect_timeout=timeout) as conn:
+        task.apply_async(args=[row_id], connection=conn, retry=False)
+
+
+def safe_enqueue(*, model, row_id: int, fast: bool = True) -> bool:
     """Publish the send task for one row; True when the broker took it.
 
     Any publishing error is caught on purpose: the row stays unsent and beat re-queues it, so a
-    broker outage delays mail but never breaks the page that asked for it. Publishing fails fast
-    (socket timeouts and a single connection retry in settings), so a request never hangs on it.
+    broker outage delays mail but never breaks the page that asked for it. From a request
+    (``fast``) publishing is bounded to about 100 ms, so a request never hangs on it; beat's
+    re-queue (``fast=False``) uses the worker-side timeouts.
 
     ``last_queued_at`` is written *before* publishing (and put back if publishing fails): once the
     task is out, a worker may hold the row's lock while it talks to SMTP, and a web request must
@@ -91,7 +111,7 @@ def safe_enqueue(*, model, row_id: int) -> bool:
     previous = rows.values_list("last_queued_at", flat=True).first()
     rows.update(last_queued_at=timezone.now())
     try:
-        task.apply_async(args=[row_id])
+        _publish(task=task, row_id=row_id, fast=fast)
     except Exception as exc:
         rows.update(last_queued_at=previous)
         logger.warning(
@@ -107,8 +127,11 @@ def outbox_queue_after_commit(*, row: LoginCode | EmailVerification) -> None:
     transaction.on_commit(partial(safe_enqueue, model=type(row), row_id=row.pk))
 
 
-def outbox_requeue_unsent() -> int:
+def outbox_requeue_unsent(*, everything: bool = False) -> int:
     """Re-publish unsent, still useful rows that were not published in the last minute (beat task).
+
+    ``everything``: also rows published recently: a worker that has just (re)connected asks for
+    this, because a broker that restarted may have lost what was published before.
 
     Login codes are useful for ``LOGIN_CODE_TTL_MINUTES`` after they were asked for (a later code
     is one the person has given up on); verifications until they expire.
@@ -116,7 +139,9 @@ def outbox_requeue_unsent() -> int:
     now = timezone.now()
     waiting = Q(
         sent_at__isnull=True, superseded=False, used_at__isnull=True, send_attempts__lt=MAX_SEND_ATTEMPTS
-    ) & (Q(last_queued_at__isnull=True) | Q(last_queued_at__lt=now - REQUEUE_AFTER))
+    )
+    if not everything:
+        waiting &= Q(last_queued_at__isnull=True) | Q(last_queued_at__lt=now - REQUEUE_AFTER)
     code_ids = list(
         LoginCode.objects.filter(waiting, created_at__gt=now - login_code_ttl())
         .order_by("created_at")
@@ -129,9 +154,9 @@ def outbox_requeue_unsent() -> int:
     )
     queued = 0
     for row_id in code_ids:
-        queued += safe_enqueue(model=LoginCode, row_id=row_id)
+        queued += safe_enqueue(model=LoginCode, row_id=row_id, fast=False)
     for row_id in verification_ids:
-        queued += safe_enqueue(model=EmailVerification, row_id=row_id)
+        queued += safe_enqueue(model=EmailVerification, row_id=row_id, fast=False)
     if code_ids or verification_ids:
         logger.info(
             "outbox re-queued unsent mail",

@@ -5,6 +5,7 @@ The two sign-in flows have their own modules: ``login_code`` (the email code) an
 """
 
 from django.contrib.auth import logout
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest
@@ -34,12 +35,18 @@ def user_by_email(*, portal: Portal, email: str) -> User | None:
     )
 
 
+class UserEmailUnavailable(Exception):
+    """The email may not be a user of this portal (it is a superuser's)."""
+
+
 def user_get_or_create(*, portal: Portal, email: str, name: str = "") -> User:
     """The user of ``portal`` with ``email`` (case-insensitive), created on first proof of ownership.
 
     A user is "an email proven on one portal": callers only reach here after the person proved
     they own the mailbox (a code or a link sent to it). Concurrent first sign-ins race on the
     unique (portal, lower(email)) constraint; the loser reads the winner's row.
+    A superuser's email cannot become a portal user's (``user_email_conflict``): then
+    ``UserEmailUnavailable`` is raised and the caller refuses the sign-in like a disabled account.
     """
     address = normalize_email(email)
     user = user_by_email(portal=portal, email=address)
@@ -48,11 +55,13 @@ def user_get_or_create(*, portal: Portal, email: str, name: str = "") -> User:
     try:
         with transaction.atomic():
             return User.objects.create_user(email=address, portal=portal, name=name[:200])
-    except IntegrityError:
+    except (IntegrityError, ValidationError) as exc:
         user = user_by_email(portal=portal, email=address)
-        if user is None:
-            raise
-        return user
+        if user is not None:  # a parallel first sign-in won
+            return user
+        if isinstance(exc, ValidationError):
+            raise UserEmailUnavailable(address) from exc
+        raise
 
 
 def session_logout(*, request: HttpRequest) -> None:

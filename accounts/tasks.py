@@ -33,5 +33,5 @@ def send_email_verification(verification_id: int) -> bool:
 
 
 @shared_task(name="accounts.tasks.requeue_unsent_mail", ignore_result=True)
-def requeue_unsent_mail() -> int:
-    return outbox_requeue_unsent()
+def requeue_unsent_mail(everything: bool = False) -> int:
+    return outbox_requeue_unsent(everything=everything)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from portal.models import Portal
 
 from .audit import AuditKind, audit_record
-from .models import EmailVerification, Identity, User
+from .models import EmailVerification, Identity, User, user_email_conflict
 from .outbox import email_verification_ttl, outbox_queue_after_commit
 from .ratelimit import VERIFICATION_RESENDS_PER_IP, rate_limit_hit
 from .selectors import email_verification_by_token
@@ -118,7 +118,7 @@ def email_verification_resend(
                 return ResendOutcome("too_soon", latest)
             if identity.verifications.filter(created_at__gt=now - timedelta(hours=1)).count() >= PER_HOUR:
                 return ResendOutcome("hourly_limit", latest)
-            if rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, value=ip):
+            if rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, portal=identity.portal, value=ip):
                 return ResendOutcome("ip_limit", latest)
         verification = _create_and_queue(
             identity=identity,
@@ -164,7 +164,10 @@ def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) ->
             status = "expired"
         elif identity.email != verification.email:
             status = "stale"
-        elif user is not None and not user.is_active:
+        elif (user is not None and not user.is_active) or (
+            user is None
+            and user_email_conflict(email=verification.email, portal_id=portal.pk, is_superuser=False)
+        ):
             status = "disabled"
         else:
             status = "ok"

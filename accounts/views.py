@@ -22,7 +22,14 @@ from sso.session import sso_session_adopt
 from .audit import AuditKind, audit_record, client_ip
 from .forms import EmailLoginForm, LoginCodeForm
 from .login_code import login_code_check, login_code_request
-from .ratelimit import CODE_ATTEMPTS_PER_IP, CODE_REQUESTS_PER_EMAIL, CODE_REQUESTS_PER_IP, rate_limit_hit
+from .ratelimit import (
+    CODE_ATTEMPTS_PER_IP,
+    CODE_REQUESTS_PER_EMAIL,
+    CODE_REQUESTS_PER_IP,
+    code_mails_per_portal,
+    rate_limit_hit,
+    retry_phrase,
+)
 from .redirects import redirect_target, safe_next_url
 from .selectors import email_verification_by_token, email_verification_for_session, mask_email
 from .services import SESSION_BACKEND, normalize_email, session_logout
@@ -36,7 +43,6 @@ LOGIN_FAILURES_KEY = "accounts.login_failures"
 
 WRONG_CODE = "That code isn't right, or it has expired. Check the email and try again, or ask for a new code."
 TOO_MANY_TRIES = "Too many wrong tries for this code. Ask for a new code below."
-CODE_RATE_LIMITED = "Too many sign-in codes have been asked for. Please wait 15 minutes and try again."
 
 
 def _problem(
@@ -98,6 +104,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return redirect(redirect_target(request=request, url=next_url))
     form = None
     status = 200
+    retry_after = 0
     if request.method == "POST":
         if portal.sso_only:
             return _sso_only_refusal(request)
@@ -105,17 +112,30 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             email = normalize_email(form.cleaned_data["email"])
             ip = client_ip(request)
-            over_ip = rate_limit_hit(limit=CODE_REQUESTS_PER_IP, value=ip)
-            over_email = rate_limit_hit(limit=CODE_REQUESTS_PER_EMAIL, value=email)
-            if over_ip or over_email:
+            wait_ip = rate_limit_hit(limit=CODE_REQUESTS_PER_IP, portal=portal, value=ip)
+            wait_email = rate_limit_hit(limit=CODE_REQUESTS_PER_EMAIL, portal=portal, value=email)
+            wait_portal = 0
+            if not (wait_ip or wait_email):
+                wait_portal = rate_limit_hit(limit=code_mails_per_portal(), portal=portal, value="all")
+            retry_after = max(wait_ip, wait_email, wait_portal)
+            if retry_after:
                 audit_record(
                     kind=AuditKind.CODE_RATE_LIMITED,
                     portal=portal,
                     email=email,
                     ip=ip,
-                    detail={"per_ip": over_ip, "per_email": over_email},
+                    detail={
+                        "per_ip": bool(wait_ip),
+                        "per_email": bool(wait_email),
+                        "per_portal": bool(wait_portal),
+                        "retry_after": retry_after,
+                    },
                 )
-                form.add_error(None, CODE_RATE_LIMITED)
+                if wait_portal:
+                    message = f"{portal.name} is sending a lot of sign-in codes right now."
+                else:
+                    message = "Too many sign-in codes have been asked for."
+                form.add_error(None, f"{message} Please try again {retry_phrase(retry_after)}.")
                 status = 429
             else:
                 login_code_request(portal=portal, email=email, ip=ip)
@@ -128,12 +148,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
     elif not portal.sso_only:
         form = EmailLoginForm(initial={"email": request.session.get(LOGIN_EMAIL_KEY, "")})
     buttons = _sso_buttons(request, next_url)
-    return render(
+    response = render(
         request,
         "accounts/login.html",
         {"form": form, "sso_buttons": buttons, "next": next_url, "sso_only": portal.sso_only},
         status=status,
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @never_cache
@@ -151,6 +174,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     locked = failures >= _max_attempts()
     status = 200
     error = ""
+    retry_after = 0
     form = LoginCodeForm()
     if request.method == "POST":
         form = LoginCodeForm(request.POST)
@@ -159,9 +183,12 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
             error, status = TOO_MANY_TRIES, 429
         elif not form.is_valid():
             status = 400
-        elif rate_limit_hit(limit=CODE_ATTEMPTS_PER_IP, value=client_ip(request)):
+        elif retry_after := rate_limit_hit(
+            limit=CODE_ATTEMPTS_PER_IP, portal=portal, value=client_ip(request)
+        ):
             form = LoginCodeForm()
-            error, status = "Too many attempts from your network. Please wait 15 minutes and try again.", 429
+            error = f"Too many attempts from your network. Please try again {retry_phrase(retry_after)}."
+            status = 429
         else:
             result = login_code_check(
                 portal=portal, email=email, code=form.cleaned_data["code"], ip=client_ip(request)
@@ -184,7 +211,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
             locked = failures >= _max_attempts()
             form = LoginCodeForm()
             error, status = (TOO_MANY_TRIES, 429) if locked else (WRONG_CODE, 400)
-    return render(
+    response = render(
         request,
         "accounts/login_code.html",
         {
@@ -197,6 +224,9 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _max_attempts() -> int:

@@ -28,6 +28,8 @@ def demo_environment() -> None:
             "DEBUG": "true",
             "DATABASE_URL": f"sqlite:///{seed.REPO_DIR / 'db.sqlite3'}",
             "SSO_ALLOW_INSECURE_HTTP": "true",
+            # The HaloPSA stand-in answers on loopback, which the outbound policy refuses otherwise.
+            "SSO_PROVIDER_ALLOWED_NETWORKS": "127.0.0.1/32",
             "CELERY_BROKER_URL": "",
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "STRIPE_API_BASE": seed.STRIPE_URL,

@@ -133,6 +133,12 @@ OAUTH2_PROVIDER = {
         "openid": "Sign you in",
         "profile": "Your name",
         "email": "Your email address",
+        # HaloPSA API scopes (client-credentials applications).
+        "all": "Everything the agent may do",
+        "read:customers": "Read clients and users",
+        "read:invoices": "Read invoices and payments",
+        "edit:invoices": "Record payments",
+        "admin:webhooks": "Manage webhooks",
     },
     "DEFAULT_SCOPES": ["openid"],
     "PKCE_REQUIRED": True,

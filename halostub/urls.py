@@ -10,7 +10,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from oauth2_provider import views as dot
 
-from . import control, oauth, views
+from . import api, api_control, control, oauth, views
 
 oauth_patterns = (
     [
@@ -28,6 +28,8 @@ oauth_patterns = (
         path(".well-known/jwks.json", dot.JwksInfoView.as_view(), name="jwks-info"),
         path("authorize/", oauth.TenantAuthorizationView.as_view(), name="authorize"),
         path("token/", oauth.TenantTokenView.as_view(), name="token"),
+        # HaloPSA's API clients post to ``{auth}/token`` with no trailing slash.
+        path("token", oauth.TenantTokenView.as_view(), name="token-no-slash"),
         path("userinfo/", dot.UserInfoView.as_view(), name="user-info"),
         path("logout/", dot.RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
         path("revoke_token/", dot.RevokeTokenView.as_view(), name="revoke-token"),
@@ -45,8 +47,20 @@ site_patterns = (
     "halostub",
 )
 
+api_patterns = [
+    path("AuthInfo", api.auth_info),
+    path("Client", api.clients),
+    path("Users", api.users),
+    path("Invoice", api.invoices),
+    path("Invoice/<int:pk>", api.invoice_detail),
+    path("Invoice/PDF/<int:pk>", api.invoice_pdf_view),
+    path("InvoicePayment", api.invoice_payments),
+    path("Webhook", api.webhooks),
+]
+
 urlpatterns = [
     path("auth/", include(oauth_patterns)),
+    path("api/", include(api_patterns)),
     path("", include(site_patterns)),
     path("", RedirectView.as_view(pattern_name="halostub:portal", permanent=False)),
 ]
@@ -58,4 +72,13 @@ if settings.HALOSTUB_CONTROL:
         path("_control/clients", control.clients),
         path("_control/users", control.users),
         path("_control/links", control.links),
+        path("_control/api/client", api_control.api_client),
+        path("_control/api/seed", api_control.seed),
+        path("_control/api/generate", api_control.generate),
+        path("_control/api/change", api_control.change),
+        path("_control/api/delete", api_control.delete),
+        path("_control/api/knobs", api_control.knobs_view),
+        path("_control/api/payments", api_control.posted_payments),
+        path("_control/api/deliveries", api_control.deliveries),
+        path("_control/api/webhooks", api_control.webhooks_list),
     ]

@@ -1,6 +1,9 @@
 """Tenancy: every request is bound to the portal whose host name it was sent to."""
 
-from django.contrib.auth import logout
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.http.request import split_domain_port
 from django.shortcuts import render
@@ -78,7 +81,12 @@ class PortalMiddleware:
 class PortalUserMiddleware:
     """A session may only act on the portal that created it: a user of portal A is anonymous on B.
 
-    Sessions are per host cookie already; this is the defence in depth for shared parent domains.
+    Sessions are per host cookie already; this is the defence in depth for shared parent domains
+    and for a cookie copied to another portal's host. Such a cookie is *ignored* here: the request
+    gets an empty session of its own and is anonymous. It must not be flushed (``logout``): that
+    would delete the session on its own portal and sign the person out there too. The cookie is
+    also hidden from the session middleware, so the answer does not delete it either (with a
+    shared parent-domain cookie that would sign the person out of their own portal in the browser).
     Superusers (no portal) are allowed everywhere, for the admin.
     """
 
@@ -95,5 +103,7 @@ class PortalUserMiddleware:
             and user.portal_id is not None
             and user.portal_id != portal.id
         ):
-            logout(request)
+            request.COOKIES.pop(settings.SESSION_COOKIE_NAME, None)
+            request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+            request.user = AnonymousUser()
         return self.get_response(request)

@@ -1,26 +1,284 @@
-"""TEMPORARY shim (payments branch): the guarded outbound door's interface, until the outbound
-engineer's ``portal/outbound.py`` lands on main and replaces this file whole.
+"""The one guarded door for every outbound HTTP call (identity providers, HaloPSA's API, Stripe).
 
-Only what payments uses: ``guarded_session()`` for the Stripe SDK and ``OutboundError``. It applies
-no address policy beyond refusing redirects and environment proxies; the real module does.
+Staff choose the URLs these calls go to, and whatever answers is untrusted, so every call here:
+
+- goes only where the address policy allows (``portal.outbound_policy``: https, public addresses
+  or ``SSO_PROVIDER_ALLOWED_NETWORKS``), connecting to the address it checked;
+- never follows a redirect and never uses proxy settings from the environment;
+- has ONE total deadline (connect and every read, ``OUTBOUND_DEADLINE_SECONDS``), further cut by
+  the current request's ``budget`` so a login callback that makes four calls still answers in time;
+- reads at most ``max_bytes`` of the answer and stops reading there;
+- with a ``breaker_key`` (e.g. portal + issuer), shares a circuit breaker in the cache: after a
+  failure, calls with that key fail at once for ``OUTBOUND_BREAKER_SECONDS`` instead of each
+  waiting for a broken provider again; and a bound on concurrent calls (``OUTBOUND_MAX_CONCURRENT``)
+  so one slow provider cannot hold every worker thread. ``limit_key`` gives the bound alone.
+
+Each call is timed into the current ``CallLog`` (Try sign-in shows it) and logged by URL only:
+never bodies, headers, codes or tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
 import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from .outbound_policy import OutboundError, Target, check_scheme, check_url, insecure_http_allowed
+from .outbound_transport import GuardedAdapter, GuardedSession, budget_deadline
+
+__all__ = [
+    "Call",
+    "CallLog",
+    "OutboundError",
+    "Target",
+    "append_query",
+    "breaker_close",
+    "breaker_open",
+    "budget",
+    "check_scheme",
+    "check_url",
+    "get_json",
+    "guarded_session",
+    "insecure_http_allowed",
+    "request",
+    "start_call_log",
+]
+
+logger = logging.getLogger(__name__)
 
 
-class OutboundError(Exception):
-    def __init__(self, reason: str, message: str, status: int | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.status = status
+@dataclass
+class Call:
+    method: str
+    url: str
+    status: int | None
+    duration_ms: int
+    bytes_read: int = 0
+    reason: str = ""
 
 
-def guarded_session(**_kwargs) -> requests.Session:
-    """A session that ignores proxy settings from the environment and never follows redirects."""
-    session = requests.Session()
-    session.trust_env = False
-    session.max_redirects = 0
-    return session
+@dataclass
+class CallLog:
+    calls: list[Call] = field(default_factory=list)
+
+
+_current_log: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(
+    "outbound_call_log", default=None
+)
+
+
+def start_call_log() -> CallLog:
+    log = CallLog()
+    _current_log.set(log)
+    return log
+
+
+def append_query(url: str, params: dict) -> str:
+    """``url`` with ``params`` added to whatever query string the endpoint already has."""
+    if not params:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+@contextlib.contextmanager
+def budget(seconds: float | None = None):
+    """Every outbound call inside shares one deadline of ``seconds`` (default
+    ``OUTBOUND_DEADLINE_SECONDS``): a login start or callback answers in time however many
+    provider calls it makes. A budget already running is only ever shortened, never extended."""
+    seconds = settings.OUTBOUND_DEADLINE_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    outer = budget_deadline.get()
+    token = budget_deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        budget_deadline.reset(token)
+
+
+# --- circuit breaker and concurrency bound (shared cache, so all workers agree) -------------------
+
+
+def _key(kind: str, key: str) -> str:
+    return f"outbound:{kind}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def _breaker_check(key: str) -> None:
+    entry = cache.get(_key("breaker", key))
+    if entry:
+        left = max(int(entry["until"] - time.time()), 1)
+        raise OutboundError(
+            "circuit_open",
+            f"Not calling again for {left} s: the last call failed moments ago ({entry['message']}).",
+            status=entry.get("status"),
+        )
+
+
+def breaker_open(key: str, exc: OutboundError) -> None:
+    """Make calls with ``key`` fail at once for OUTBOUND_BREAKER_SECONDS (after ``exc``)."""
+    seconds = settings.OUTBOUND_BREAKER_SECONDS
+    if seconds <= 0:
+        return
+    entry = {"message": exc.message[:300], "status": exc.status, "until": time.time() + seconds}
+    cache.set(_key("breaker", key), entry, timeout=seconds)
+    logger.warning("outbound circuit opened", extra={"reason": exc.reason, "seconds": seconds})
+
+
+def breaker_close(key: str) -> None:
+    """Forget a failure (e.g. after a passing connection test), so the next call goes out."""
+    cache.delete(_key("breaker", key))
+
+
+@contextlib.contextmanager
+def _slot(key: str | None):
+    """At most OUTBOUND_MAX_CONCURRENT calls with this key at once, across every worker.
+
+    A counter in the shared cache rather than a per-process semaphore: the attack is many
+    requests spread over every worker. The counter expires a little after the longest call, so
+    a worker killed mid-call cannot leak a slot for longer than that.
+    """
+    if key is None:
+        yield
+        return
+    limit = settings.OUTBOUND_MAX_CONCURRENT
+    counter = _key("inflight", key)
+    cache.add(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
+    try:
+        count = cache.incr(counter)
+    except ValueError:  # expired between add and incr
+        cache.add(counter, 1, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
+        count = 1
+    try:
+        if count > limit:
+            raise OutboundError(
+                "busy",
+                f"{limit} calls to this provider are already waiting for an answer; not adding another.",
+            )
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            cache.decr(counter)
+
+
+# --- the calls ------------------------------------------------------------------------------------
+
+
+def _adapter(*, deadline: float | None, max_bytes: int | None, what: str) -> GuardedAdapter:
+    return GuardedAdapter(
+        deadline=settings.OUTBOUND_DEADLINE_SECONDS if deadline is None else deadline,
+        max_bytes=settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes,
+        connect_timeout=settings.SSO_HTTP_CONNECT_TIMEOUT,
+        read_timeout=settings.SSO_HTTP_READ_TIMEOUT,
+        what=what,
+    )
+
+
+def guarded_session(
+    *, deadline: float | None = None, max_bytes: int | None = None, what: str = "The URL"
+) -> requests.Session:
+    """A requests session with the same policy, deadline (per request) and byte cap, for
+    third-party SDKs (e.g. Stripe's ``RequestsClient(session=guarded_session())``). Network
+    failures surface as requests' own exceptions, policy refusals as OutboundError."""
+    return GuardedSession(_adapter(deadline=deadline, max_bytes=max_bytes, what=what))
+
+
+_BREAKING = {"timeout", "unreachable", "response_too_large", "policy", "http_error"}
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
+    breaker_key: str | None = None,
+    limit_key: str | None = None,
+    what: str = "The URL",
+    **kwargs,
+) -> requests.Response:
+    """Send one request and return the response with its body read (capped).
+
+    Raises OutboundError for refusals and network failures only; an HTTP error status is an
+    answer and is returned. ``what`` names the URL in refusals ("jwks_uri points at ...").
+    """
+    kwargs.pop("allow_redirects", None)
+    kwargs.pop("timeout", None)
+    kwargs.pop("stream", None)
+    log = _current_log.get()
+    started = time.monotonic()
+    status, reason, adapter = None, "", None
+    try:
+        check_scheme(url, what=what)
+        if breaker_key is not None:
+            _breaker_check(breaker_key)
+        with _slot(breaker_key or limit_key):
+            adapter = _adapter(deadline=deadline, max_bytes=max_bytes, what=what)
+            with GuardedSession(adapter) as session:
+                response = session.request(method, url, allow_redirects=False, **kwargs)
+        status = response.status_code
+        return response
+    except OutboundError as exc:
+        reason = exc.reason
+        if breaker_key is not None and exc.reason in _BREAKING:
+            breaker_open(breaker_key, exc)
+        raise
+    except requests.RequestException as exc:
+        error = _network_error(exc, url)
+        reason = error.reason
+        if breaker_key is not None:
+            breaker_open(breaker_key, error)
+        raise error from exc
+    finally:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        bytes_read = adapter.last_bytes_read if adapter is not None else 0
+        if log is not None:
+            log.calls.append(Call(method, url, status, duration_ms, bytes_read=bytes_read, reason=reason))
+        logger.info(
+            "outbound call",
+            extra={
+                "method": method,
+                "url": url.split("?", 1)[0],
+                "status": status,
+                "duration_ms": duration_ms,
+                "bytes_read": bytes_read,
+                "reason": reason,
+            },
+        )
+
+
+def _network_error(exc: requests.RequestException, url: str) -> OutboundError:
+    if isinstance(exc, requests.Timeout):
+        return OutboundError("timeout", f"{url} did not answer within the timeout.")
+    if isinstance(exc, requests.ConnectionError):
+        return OutboundError("unreachable", f"Could not connect to {url}.")
+    return OutboundError("http_error", f"The request to {url} failed: {exc.__class__.__name__}.")
+
+
+def get_json(url: str, *, breaker_key: str | None = None, **kwargs) -> dict:
+    """GET a JSON object; raise OutboundError with a precise reason when it is not one.
+    With a ``breaker_key``, a wrong status or a non-JSON answer also opens the breaker."""
+    headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+    response = request("GET", url, headers=headers, breaker_key=breaker_key, **kwargs)
+    try:
+        if response.status_code != 200:
+            raise OutboundError(
+                "bad_status", f"{url} answered HTTP {response.status_code}.", status=response.status_code
+            )
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise OutboundError("not_json", f"{url} did not answer with JSON.", status=200) from exc
+        if not isinstance(data, dict):
+            raise OutboundError("not_json", f"{url} did not answer with a JSON object.", status=200)
+    except OutboundError as exc:
+        if breaker_key is not None:
+            breaker_open(breaker_key, exc)
+        raise
+    return data

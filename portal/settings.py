@@ -5,6 +5,7 @@ Every value an operator may change comes from the environment through django-env
 process refuses to start without ``SECRET_KEY``.
 """
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -78,10 +79,36 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: opening a PostgreSQL connection per request cost 82 % of a core under load
+# (issue 12); kept 60 s and checked at the start of each request, so a PostgreSQL restart is noticed
+# and the connection replaced without restarting the portal. Development (DEBUG) keeps one per request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if DEBUG else 60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
+# Seconds a new connection is retried while PostgreSQL refuses it (a restart); see portal.dbbackend.
+DATABASE_CONNECT_RETRY_SECONDS = env.float("DATABASE_CONNECT_RETRY_SECONDS", default=3.0)
+# Seconds one SQL statement of a web request may run before PostgreSQL cancels it (0: no limit), so one
+# slow query cannot pin a gunicorn worker. Only web processes (portal.wsgi sets PORTAL_WEB_PROCESS):
+# migrations, management commands and Celery tasks are not limited.
+DATABASE_WEB_STATEMENT_TIMEOUT = env.float("DATABASE_WEB_STATEMENT_TIMEOUT", default=5.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "portal.dbbackend"
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
+    if env.bool("PORTAL_WEB_PROCESS", default=False) and DATABASE_WEB_STATEMENT_TIMEOUT > 0:
+        _timeout_ms = int(DATABASE_WEB_STATEMENT_TIMEOUT * 1000)
+        _db_options["options"] = (
+            f"{_db_options.get('options', '')} -c statement_timeout={_timeout_ms}".strip()
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if "redis" in CACHES["default"]["BACKEND"].lower():
+    # A Redis that is down or hung must cost a request a fraction of a second, not hang it: every
+    # cache use on a request path treats a cache error as a miss (or fails safe), see issue 12.
+    _cache_timeout = env.float("CACHE_SOCKET_TIMEOUT", default=0.25)
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": _cache_timeout, "socket_timeout": _cache_timeout}
+    )
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -174,11 +201,39 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = TIME_ZONE
+# A publish from a web request (the outbox) uses its own connection with this socket timeout and no
+# retries: connect plus one command, so a hung or unreachable broker costs a request ~0.1 s in all.
+OUTBOX_PUBLISH_TIMEOUT = env.float("OUTBOX_PUBLISH_TIMEOUT", default=0.05)
+# How often beat re-queues mail whose publish failed: mail resumes within this after the broker returns.
+OUTBOX_REQUEUE_INTERVAL = env.float("OUTBOX_REQUEUE_INTERVAL", default=10.0)
+CELERY_BEAT_SCHEDULE = {
+    # The outbox: re-queue mail whose first publish failed (e.g. the broker was down).
+    "requeue-unsent-mail": {
+        "task": "accounts.tasks.requeue_unsent_mail",
+        "schedule": OUTBOX_REQUEUE_INTERVAL,
+    },
+}
 
 # --- SSO ------------------------------------------------------------------------------------
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
 SSO_HTTP_CONNECT_TIMEOUT = env.float("SSO_HTTP_CONNECT_TIMEOUT", default=3.05)
 SSO_HTTP_READ_TIMEOUT = env.float("SSO_HTTP_READ_TIMEOUT", default=6.0)
+# Networks besides public addresses that provider and HaloPSA API calls may reach (on-premise
+# HaloPSA); an invalid CIDR stops the start rather than being ignored.
+SSO_PROVIDER_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(net.strip(), strict=False))
+    for net in env.list("SSO_PROVIDER_ALLOWED_NETWORKS", default=[])
+    if net.strip()
+]
+
+# --- outbound calls (portal/outbound.py) ------------------------------------------------------
+# One TOTAL deadline per call (connect and every read), and per login start or callback.
+OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
+OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=512 * 1024)
+# After a failed discovery or JWKS fetch, calls for that portal's issuer fail at once this long.
+OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
+# Concurrent calls per portal and issuer (all workers together): the rest are refused at once.
+OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
@@ -207,7 +262,22 @@ PAYMENTS_RECONCILE_AFTER_SECONDS = env.int("PAYMENTS_RECONCILE_AFTER_SECONDS", d
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
 LOGIN_CODE_MAX_ATTEMPTS = 5
+# The ceiling on sign-in code requests (so mails) one portal accepts a minute, all emails and
+# addresses together.
+LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE = env.int("LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE", default=60)
 EMAIL_VERIFICATION_TTL_HOURS = env.int("EMAIL_VERIFICATION_TTL_HOURS", default=24)
+# How many reverse proxies in front of the portal append to X-Forwarded-For. The client IP (rate
+# limits, audit rows) is read that many entries from the right; 0 trusts no header at all, since a
+# client can write anything there.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Admin password sign-in: free failures per (portal, email, client network) before a back-off that
+# doubles from ADMIN_SIGNIN_BACKOFF_SECONDS up to ADMIN_SIGNIN_BACKOFF_MAX_SECONDS.
+ADMIN_SIGNIN_FREE_FAILURES = env.int("ADMIN_SIGNIN_FREE_FAILURES", default=5)
+ADMIN_SIGNIN_BACKOFF_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_SECONDS", default=60)
+ADMIN_SIGNIN_BACKOFF_MAX_SECONDS = env.int("ADMIN_SIGNIN_BACKOFF_MAX_SECONDS", default=3600)
+# Host names (ALLOWED_HOSTS patterns) on which superusers may sign in; empty: any host
+# (``check --deploy`` warns).
+ADMIN_HOSTS = env.list("ADMIN_HOSTS", default=[])
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

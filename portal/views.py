@@ -1,29 +1,38 @@
 """Customer-facing pages. Thin: every read goes through ``portal.selectors``, scoped to the portal."""
 
+import sys
 from urllib.parse import urlencode
 
+import redis
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 from . import selectors
 from .forms import InvoiceFilterForm
+from .health import health_report
 from .models import Invoice
 
 INVOICES_PER_PAGE = 25
+#: Errors meaning "a service is down", not "a bug": answered 503 "try again" rather than 500.
+UNAVAILABLE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 def healthz(request):
-    """200 with a small JSON body when the database answers; 503 otherwise."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:
-        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    """200 while the database answers (``degraded`` naming a failing cache or broker); 503 when it
+    does not. ``?strict=1``: 503 as soon as any part fails. See ``portal.health``."""
+    report, essential_ok = health_report()
+    strict = request.GET.get("strict") in ("1", "true", "yes")
+    healthy = essential_ok and not (strict and report["failing"])
+    return JsonResponse(report, status=200 if healthy else 503)
 
 
 @login_required
@@ -107,4 +116,15 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    return _error(request, 500, "Something went wrong", "Please try again in a moment.")
+    """500 page; when the error is a dependency that is down (PostgreSQL, Redis), a 503 saying so.
+
+    Rendered without the request's context processors: ``user`` would read the session, which
+    needs the very database or cache that just failed.
+    """
+    if isinstance(sys.exc_info()[1], UNAVAILABLE_ERRORS):
+        status, title = 503, "Temporarily unavailable"
+        message = "The portal cannot reach one of its services right now. Please try again in a minute."
+    else:
+        status, title, message = 500, "Something went wrong", "Please try again in a moment."
+    context = {"title": title, "message": message, "portal": getattr(request, "portal", None), "user": None}
+    return HttpResponse(render_to_string("error.html", context), status=status)

@@ -39,7 +39,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             return None  # not an SSO callback: leave it to the other backends
         self.request = request
         self.config = sso_config
-        self.metadata: ProviderMetadata = provider_metadata(sso_config.issuer)
+        self.metadata: ProviderMetadata = provider_metadata(sso_config.issuer, portal_id=sso_config.portal_id)
         code = request.GET.get("code", "")
         token_payload = {
             "grant_type": "authorization_code",
@@ -78,7 +78,15 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             self.metadata.token_endpoint, {"tenant": config.tenant} if config.tenant else {}
         )
         try:
-            response = http.request("POST", url, data=data, auth=auth, headers={"Accept": "application/json"})
+            response = http.request(
+                "POST",
+                url,
+                data=data,
+                auth=auth,
+                headers={"Accept": "application/json"},
+                limit_key=self.metadata.breaker or None,
+                what="token_endpoint",
+            )
         except http.ProviderHTTPError as exc:
             raise from_http_error(exc, what="token_endpoint") from exc
         try:
@@ -130,6 +138,8 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
                 "GET",
                 self.metadata.userinfo_endpoint,
                 headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+                limit_key=self.metadata.breaker or None,
+                what="userinfo_endpoint",
             )
         except http.ProviderHTTPError as exc:
             raise from_http_error(exc, what="userinfo") from exc

@@ -532,7 +532,7 @@ def sso_connection_test(*, config: SSOConfig, request=None) -> ConnectionReport:
     """
     report = run_checks(config=config)
     if report.passed:
-        forget_provider(config.issuer)
+        forget_provider(config.issuer, portal_id=config.portal_id)
     sso_event_record(
         portal=config.portal,
         config=config,

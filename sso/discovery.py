@@ -7,8 +7,14 @@ cached in Django's cache for a long time; a failed refresh keeps serving the las
 a while (``SSO_DISCOVERY_STALE_TTL``), so a provider blip does not lock everyone out. On an
 unknown ``kid`` the JWKS is fetched again at most once per ``SSO_JWKS_REFRESH_MIN_INTERVAL`` per
 issuer, so forged tokens with random kids cannot make us hammer the provider.
+
+Every endpoint the document names is held to the outbound policy when the document is parsed
+(https, public or allowed addresses; see ``portal.outbound``), and again by the transport when it
+is called. A failed fetch opens a short circuit breaker for the portal's issuer, so a broken
+config's login starts answer from that failure at once instead of each waiting on the provider.
 """
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -18,11 +24,25 @@ from django.conf import settings
 from django.core.cache import cache
 
 from . import http
-from .errors import SSOFlowError, from_http_error
+from .errors import PROVIDER_DOWN_MESSAGE, SSOFlowError, from_http_error
 
 logger = logging.getLogger(__name__)
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# Endpoints taken from the document: the first three are required.
+ENDPOINT_FIELDS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+)
+
+
+def breaker_key(*, issuer: str, portal_id: int | None) -> str:
+    """The circuit breaker's and concurrency bound's key: per portal AND issuer, so one portal's
+    broken or hostile provider config never refuses another portal's sign-ins."""
+    return f"sso:{portal_id if portal_id is not None else '-'}|{issuer}"
 
 
 @dataclass(frozen=True)
@@ -36,9 +56,12 @@ class ProviderMetadata:
     id_token_signing_alg_values_supported: tuple[str, ...] = ("RS256",)
     token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
     code_challenge_methods_supported: tuple[str, ...] = field(default_factory=tuple)
+    breaker: str = ""  # see breaker_key()
 
     @classmethod
-    def from_document(cls, doc: dict, *, issuer: str) -> "ProviderMetadata":
+    def from_document(cls, doc: dict, *, issuer: str, resolve: bool = True) -> "ProviderMetadata":
+        """The validated metadata; with ``resolve`` every endpoint's host is also resolved and its
+        addresses checked (a cached document was checked when it was fetched)."""
         found = doc.get("issuer")
         if found != issuer:
             raise SSOFlowError(
@@ -54,6 +77,17 @@ class ProviderMetadata:
             raise SSOFlowError(
                 "discovery_incomplete", f"The discovery document lacks {', '.join(missing)}.", status=502
             )
+        for name in ENDPOINT_FIELDS:
+            if _is_str(doc.get(name)):
+                try:
+                    http.check_url(doc[name], what=name, resolve=resolve)
+                except http.OutboundError as exc:
+                    raise SSOFlowError(
+                        f"discovery_endpoint_{exc.reason}",
+                        f"The discovery document's {exc.message}",
+                        status=502,
+                        public_message=PROVIDER_DOWN_MESSAGE,
+                    ) from exc
         return cls(
             issuer=issuer,
             authorization_endpoint=doc["authorization_endpoint"],
@@ -87,13 +121,13 @@ def _cache_key(kind: str, url: str) -> str:
     return f"sso:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
 
 
-def _load(kind: str, url: str, *, force: bool = False) -> tuple[dict, bool]:
+def _load(kind: str, url: str, *, breaker: str, what: str, force: bool = False) -> tuple[dict, bool]:
     """(document, fetched_now): the fresh cached copy, else a new fetch, else the stale copy."""
     entry = cache.get(_cache_key(kind, url))
     if entry and not force and time.time() - entry["fetched_at"] < settings.SSO_DISCOVERY_TTL:
         return entry["doc"], False
     try:
-        return http.get_json(url), True
+        return http.get_json(url, breaker_key=breaker, what=what), True
     except http.ProviderHTTPError as exc:
         if entry:
             logger.warning(
@@ -112,14 +146,21 @@ def _store(kind: str, url: str, doc: dict) -> None:
     )
 
 
-def provider_metadata(issuer: str) -> ProviderMetadata:
-    """The provider's validated discovery metadata; raises SSOFlowError before any redirect."""
+def provider_metadata(issuer: str, *, portal_id: int | None = None) -> ProviderMetadata:
+    """The provider's validated discovery metadata; raises SSOFlowError before any redirect.
+    ``portal_id`` scopes the circuit breaker (see ``breaker_key``)."""
     url = issuer.rstrip("/") + DISCOVERY_PATH
-    doc, fetched = _load("discovery", url)
-    metadata = ProviderMetadata.from_document(doc, issuer=issuer)  # only a valid document is cached
+    breaker = breaker_key(issuer=issuer, portal_id=portal_id)
+    doc, fetched = _load("discovery", url, breaker=breaker, what="The issuer")
+    try:
+        metadata = ProviderMetadata.from_document(doc, issuer=issuer, resolve=fetched)
+    except SSOFlowError as exc:
+        if fetched:
+            http.breaker_open(breaker, http.OutboundError("policy", exc.message))
+        raise
     if fetched:
-        _store("discovery", url, doc)
-    return metadata
+        _store("discovery", url, doc)  # only a valid document is cached
+    return dataclasses.replace(metadata, breaker=breaker)
 
 
 def provider_jwks(metadata: ProviderMetadata, *, refresh_for_kid: str | None = None) -> dict:
@@ -131,16 +172,23 @@ def provider_jwks(metadata: ProviderMetadata, *, refresh_for_kid: str | None = N
         force = cache.add(gate, True, timeout=settings.SSO_JWKS_REFRESH_MIN_INTERVAL)
         if not force:
             logger.info("jwks refresh rate-limited", extra={"issuer": metadata.issuer})
-    doc, fetched = _load("jwks", metadata.jwks_uri, force=force)
+    breaker = metadata.breaker or breaker_key(issuer=metadata.issuer, portal_id=None)
+    doc, fetched = _load("jwks", metadata.jwks_uri, breaker=breaker, what="jwks_uri", force=force)
     if not isinstance(doc.get("keys"), list):
+        if fetched:
+            http.breaker_open(
+                breaker, http.OutboundError("not_json", "The JWKS document has no 'keys' list.")
+            )
         raise SSOFlowError("jwks_invalid", "The JWKS document has no 'keys' list.", status=502)
     if fetched:
         _store("jwks", metadata.jwks_uri, doc)
     return doc
 
 
-def forget_provider(issuer: str) -> None:
-    """Drop cached documents for an issuer (after an admin edits the config)."""
+def forget_provider(issuer: str, *, portal_id: int | None = None) -> None:
+    """Drop cached documents for an issuer (after an admin edits the config or a connection test
+    passes), and close the portal's circuit breaker for it."""
+    http.breaker_close(breaker_key(issuer=issuer, portal_id=portal_id))
     url = issuer.rstrip("/") + DISCOVERY_PATH
     entry = cache.get(_cache_key("discovery", url))
     cache.delete(_cache_key("discovery", url))

@@ -68,7 +68,10 @@ def dry_run_callback(*, request, config, pending) -> DryRunReport:
         return value
 
     try:
-        backend.metadata = step("Discovery document and issuer", lambda: provider_metadata(config.issuer))
+        backend.metadata = step(
+            "Discovery document and issuer",
+            lambda: provider_metadata(config.issuer, portal_id=config.portal_id),
+        )
         tokens = step(
             "Token exchange (code, PKCE verifier, client authentication)",
             lambda: backend.get_token(

@@ -21,8 +21,9 @@ DEFAULT_PUBLIC_MESSAGE = (
 PROVIDER_DOWN_MESSAGE = "The sign-in service isn't answering right now. Please try again in a few minutes, or use another way to sign in."
 
 # Provider failures are gateway errors: 504 when it was too slow, 502 when it answered nonsense,
-# 503 when it could not be reached at all.
-_GATEWAY_STATUS = {"timeout": 504, "unreachable": 503}
+# 503 when it could not be reached at all (or is resting after a failure, or already has as
+# many calls waiting as we allow).
+_GATEWAY_STATUS = {"timeout": 504, "unreachable": 503, "circuit_open": 503, "busy": 503}
 
 
 def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:

@@ -30,7 +30,7 @@ def sso_logout_url(request) -> str:
         return ""
     target = config.logout_redirect_url
     try:
-        end_session = provider_metadata(config.issuer).end_session_endpoint
+        end_session = provider_metadata(config.issuer, portal_id=config.portal_id).end_session_endpoint
     except SSOFlowError:
         end_session = ""  # provider down: still end our session, and land on the redirect URL
     if end_session:

@@ -6,6 +6,7 @@ it is stored for the token exchange and never returned, logged or put in an audi
 fact that it changed is).
 """
 
+import functools
 import logging
 
 from django.db import IntegrityError, transaction
@@ -13,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import AuditEvent
 
+from .discovery import forget_provider
 from .models import DEFAULT_SCOPE, SSOConfig
 from .validators import sso_config_clean, validate_issuer_unique
 
@@ -127,10 +129,14 @@ def sso_config_update(
     changed = [name for name, value in cleaned.items() if getattr(config, name) != value]
     if not changed:
         return config
+    old_issuer = config.issuer
     for name in changed:
         setattr(config, name, cleaned[name])
     with transaction.atomic():
         _save_or_explain(config, update_fields=[*changed, "updated_at"])
+        # An edited config deserves a fresh look at its provider, not the last failure's back-off.
+        for issuer in {old_issuer, config.issuer}:
+            transaction.on_commit(functools.partial(forget_provider, issuer, portal_id=config.portal_id))
         _audit(config=config, kind="sso_config_updated", actor=actor, fields=changed)
     return config
 

@@ -18,6 +18,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from accounts.redirects import safe_next_url
 
+from . import http
 from .discovery import provider_metadata
 from .dry_run import dry_run_callback, may_dry_run
 from .errors import SSOFlowError
@@ -87,6 +88,12 @@ class SSOLoginStartView(OIDCAuthenticationRequestView):
         return params
 
     def get(self, request, key: str):
+        # Every provider call of this request shares one deadline, so the person gets a page
+        # (the redirect, or the friendly 502/503/504) in time whatever the provider does.
+        with http.budget():
+            return self.start(request, key)
+
+    def start(self, request, key: str):
         config = sso_config_by_key(portal=request.portal, key=key)
         if config is None:
             return refuse(
@@ -102,7 +109,7 @@ class SSOLoginStartView(OIDCAuthenticationRequestView):
         if not config.enabled:
             return refuse(request, config_disabled_error(), config=config)
         try:
-            metadata = provider_metadata(config.issuer)
+            metadata = provider_metadata(config.issuer, portal_id=config.portal_id)
             if (
                 metadata.code_challenge_methods_supported
                 and "S256" not in metadata.code_challenge_methods_supported
@@ -136,7 +143,8 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
     """``GET /callback?iss=<key>&code=…&state=…``: the login redirect URL registered at HaloPSA."""
 
     def get(self, request):
-        response = self.handle(request)
+        with http.budget():  # token, keys and userinfo calls together: see SSOLoginStartView.get
+            response = self.handle(request)
         # The URL holds a one-time code: never send it onwards in a Referer.
         response["Referrer-Policy"] = "no-referrer"
         return response

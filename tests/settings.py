@@ -8,6 +8,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 os.environ.setdefault("SSO_ALLOW_INSECURE_HTTP", "true")
+# Test providers listen on loopback; tests of the address policy override this per test.
+os.environ.setdefault("SSO_PROVIDER_ALLOWED_NETWORKS", "127.0.0.1/32")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 

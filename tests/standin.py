@@ -64,7 +64,7 @@ class StandIn:
         return f"{self.base_url}/portal/"
 
     def _post(self, path: str, payload: dict | None = None) -> dict:
-        response = self.http.post(f"{self.base_url}{path}", json=payload or {}, timeout=HTTP_TIMEOUT)
+        response = self.http.post(f"{self.base_url}{path}", json=payload or {}, timeout=30)
         if response.status_code != 200:
             raise AssertionError(f"stand-in {path} answered {response.status_code}: {response.text[:500]}")
         return response.json()
@@ -95,6 +95,47 @@ class StandIn:
     def add_link(self, label: str, url: str) -> dict:
         """A custom link on the stand-in's portal page (like HaloPSA's portal custom links)."""
         return self._post("/_control/links", {"label": label, "url": url})
+
+    # --- the HaloPSA API part (``/api``) -----------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+    def add_api_client(self, client_id: str, client_secret: str) -> dict:
+        """An API application using client credentials ("Client ID and Secret (Services)")."""
+        return self._post("/_control/api/client", {"client_id": client_id, "client_secret": client_secret})
+
+    def seed_api(self, *, clients=(), users=(), invoices=()) -> dict:
+        """Create (or replace) HaloPSA-shaped clients, users and invoices."""
+        return self._post(
+            "/_control/api/seed", {"clients": list(clients), "users": list(users), "invoices": list(invoices)}
+        )
+
+    def generate_api(self, *, clients: int, users: int, invoices: int) -> dict:
+        return self._post("/_control/api/generate", {"clients": clients, "users": users, "invoices": invoices})
+
+    def change(self, kind: str, record_id: int, notify: bool = True, **fields) -> dict:
+        """Change a record upstream (stamping it modified); delivers webhooks unless ``notify=False``."""
+        return self._post(
+            "/_control/api/change", {"kind": kind, "id": record_id, "fields": fields, "notify": notify}
+        )
+
+    def delete(self, kind: str, record_id: int) -> dict:
+        return self._post("/_control/api/delete", {"kind": kind, "id": record_id})
+
+    def knobs(self, **knobs) -> dict:
+        """``throttle={"count", "retry_after"}``, ``fail={"path", "page_no", "count", "status"}``,
+        ``slow=seconds``, ``reset=True``."""
+        return self._post("/_control/api/knobs", knobs)
+
+    def posted_payments(self) -> list:
+        return self.http.get(f"{self.base_url}/_control/api/payments", timeout=HTTP_TIMEOUT).json()
+
+    def deliveries(self) -> list:
+        return self.http.get(f"{self.base_url}/_control/api/deliveries", timeout=HTTP_TIMEOUT).json()
+
+    def webhooks(self) -> list:
+        return self.http.get(f"{self.base_url}/_control/api/webhooks", timeout=HTTP_TIMEOUT).json()
 
     def stats(self) -> dict:
         """``{"counts": {path: n}, "tenants": {path: [tenant or None per request]}}`` since the last reset."""

@@ -206,7 +206,7 @@ def test_rate_limit_per_email(client, contact, request_code):
     assert statuses == [302] * 5 + [429]
     assert len(mail.outbox) == 5
     response = request_code("alice@example.com")
-    assert b"Please wait" in response.content
+    assert b"Please try again in" in response.content and int(response["Retry-After"]) > 0
     assert AuditEvent.objects.filter(kind="code_rate_limited").exists()
 
 

@@ -51,7 +51,8 @@ def test_redirect_target_defaults_to_the_dashboard():
 
 
 def test_rate_limit_counts_per_value_within_a_window():
-    limit = Limit("test", 2, 60)
-    assert [rate_limit_hit(limit=limit, value="a") for _ in range(3)] == [False, False, True]
-    assert rate_limit_hit(limit=limit, value="b") is False
-    assert rate_limit_hit(limit=limit, value=None) is False
+    limit = Limit("test", 2, 3600)
+    hits = [rate_limit_hit(limit=limit, portal=1, value="a") for _ in range(3)]
+    assert hits[:2] == [0, 0] and 0 < hits[2] <= 3600  # over: the seconds until the window ends
+    assert rate_limit_hit(limit=limit, portal=1, value="b") == 0
+    assert rate_limit_hit(limit=limit, portal=1, value=None) == 0

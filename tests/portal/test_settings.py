@@ -84,3 +84,41 @@ def test_contract_defaults():
     assert result["ALLOWED_HOSTS"] == "['localhost', '.localhost', '127.0.0.1']"
     assert result["CELERY_TASK_ALWAYS_EAGER"] == "True"  # no broker: tasks run inline
     assert result["SSO_ALLOW_INSECURE_HTTP"] == "False"
+
+
+def _database(result: dict) -> dict:
+    import ast
+
+    return ast.literal_eval(result["DATABASES"])["default"]
+
+
+def test_production_keeps_database_connections_and_checks_them():
+    result = settings_in_fresh_process(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgres://u@db.internal/portal"},
+        "DATABASES",
+    )
+    database = _database(result)
+    assert database["CONN_MAX_AGE"] == 60 and database["CONN_HEALTH_CHECKS"] is True
+    assert database["ENGINE"] == "portal.dbbackend"  # reconnects patiently during a restart
+    assert "statement_timeout" not in database["OPTIONS"].get("options", "")  # not for migrations, workers
+
+
+def test_web_processes_get_a_short_statement_timeout():
+    result = settings_in_fresh_process(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "x" * 50,
+            "DATABASE_URL": "postgres://u@db.internal/portal",
+            "PORTAL_WEB_PROCESS": "true",
+            "DATABASE_WEB_STATEMENT_TIMEOUT": "2.5",
+        },
+        "DATABASES",
+    )
+    assert "-c statement_timeout=2500" in _database(result)["OPTIONS"]["options"]
+
+
+def test_a_redis_cache_never_waits_long_on_a_dead_server():
+    result = settings_in_fresh_process({"DEBUG": "true", "CACHE_URL": "redis://10.0.0.9:6379/1"}, "CACHES")
+    assert (
+        "'socket_timeout': 0.25" in result["CACHES"] and "'socket_connect_timeout': 0.25" in result["CACHES"]
+    )

@@ -26,4 +26,4 @@ def test_healthz_answers_a_load_balancer_probing_by_ip(client):
     response = client.get("/healthz", HTTP_HOST="10.0.0.5:8000")  # not in ALLOWED_HOSTS
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json()["status"] == "ok" and response.json()["database"] == "ok"

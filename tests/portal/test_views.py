@@ -258,3 +258,21 @@ def test_pages_are_accessible_basics(signed_in, thirty_invoices):
         assert f'for="{field_id}"' in body
     assert "<caption" in body
     assert 'id="main"' in body
+
+
+def test_a_database_outage_is_a_503_try_again_page_not_a_500(rf, portal):
+    from django.db import OperationalError
+
+    from portal.views import server_error
+
+    request = rf.get("/", HTTP_HOST="acme.localhost")
+    request.portal = portal
+    try:
+        raise OperationalError("terminating connection due to administrator command")
+    except OperationalError:
+        response = server_error(request)
+    assert response.status_code == 503 and b"try again in a minute" in response.content
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert server_error(request).status_code == 500

@@ -212,7 +212,7 @@ def test_stdout_is_only_json_in_a_real_process(tmp_path, docserver):
 
     tested = _manage("sso", "test", data["key"], env=env)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "provider call" in tested.stderr  # the logs went to stderr...
+    assert "outbound call" in tested.stderr  # the logs went to stderr...
     assert "provider call" not in tested.stdout  # ...not into the readable output
 
     listed = _manage("sso", "list", env=env)

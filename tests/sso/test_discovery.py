@@ -57,8 +57,24 @@ def test_an_issuer_mismatch_is_never_cached(op):
     with pytest.raises(SSOFlowError):
         provider_metadata(op.issuer)
     op.knobs.discovery_overrides = {}
+    forget_provider(op.issuer)  # what a passing connection test or a config edit does
 
     assert provider_metadata(op.issuer).issuer == op.issuer
+
+
+def test_a_failed_discovery_answers_from_the_breaker_until_the_config_is_fixed(op):
+    """Login starts of a broken config fail at once instead of each calling the provider again."""
+    op.knobs.discovery_overrides = {"issuer": "https://elsewhere.example/auth"}
+    with pytest.raises(SSOFlowError):
+        provider_metadata(op.issuer)
+    op.knobs.discovery_overrides = {}
+
+    with pytest.raises(SSOFlowError) as exc:
+        provider_metadata(op.issuer)
+
+    assert exc.value.reason == "discovery_circuit_open"
+    assert exc.value.status == 503
+    assert len(op.calls("/openid-configuration")) == 1
 
 
 def test_incomplete_discovery_names_what_is_missing(op):

@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, reconnecting patiently (see ``base``)."""
