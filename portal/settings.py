@@ -212,6 +212,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.requeue_unsent_mail",
         "schedule": OUTBOX_REQUEUE_INTERVAL,
     },
+    # Payments: ask Stripe about intents whose webhook never came; re-queue unsent payment mail;
+    # AutoPay's daily run (due invoices, retries, upcoming-charge notices) hourly: it is idempotent.
+    "payments-reconcile": {"task": "payments.tasks.reconcile_pending", "schedule": 300.0},
+    "payments-requeue-notices": {"task": "payments.tasks.requeue_notices", "schedule": 60.0},
 }
 
 # --- SSO ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _admin_client(portal, email="admin@acme-msp.example"):
     portal_admin_group_ensure()
-    staff = portal_staff_user_ensure(portal=portal, email=email, password="staff-password-123")
+    staff, _created = portal_staff_user_ensure(portal=portal, email=email, password="staff-password-123")
     client = Client(HTTP_HOST=portal.host)
     client.force_login(staff)
     return client, staff
