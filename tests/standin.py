@@ -112,7 +112,9 @@ class StandIn:
         )
 
     def generate_api(self, *, clients: int, users: int, invoices: int) -> dict:
-        return self._post("/_control/api/generate", {"clients": clients, "users": users, "invoices": invoices})
+        return self._post(
+            "/_control/api/generate", {"clients": clients, "users": users, "invoices": invoices}
+        )
 
     def change(self, kind: str, record_id: int, notify: bool = True, **fields) -> dict:
         """Change a record upstream (stamping it modified); delivers webhooks unless ``notify=False``."""

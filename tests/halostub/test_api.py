@@ -36,7 +36,12 @@ def api(tmp_path_factory):
 def token(api, *, scope="all", secret="svc-secret", tenant="demo") -> requests.Response:
     return requests.post(
         f"{api.base_url}/auth/token?tenant={tenant}",
-        data={"grant_type": "client_credentials", "client_id": "svc", "client_secret": secret, "scope": scope},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "svc",
+            "client_secret": secret,
+            "scope": scope,
+        },
         timeout=HTTP_TIMEOUT,
     )
 
@@ -44,7 +49,10 @@ def token(api, *, scope="all", secret="svc-secret", tenant="demo") -> requests.R
 def get(api, path, *, scope="all", **params):
     access = token(api, scope=scope).json()["access_token"]
     return requests.get(
-        f"{api.api_url}/{path}", params=params, headers={"Authorization": f"Bearer {access}"}, timeout=HTTP_TIMEOUT
+        f"{api.api_url}/{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {access}"},
+        timeout=HTTP_TIMEOUT,
     )
 
 
