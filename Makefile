@@ -27,9 +27,11 @@ test: install
 test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
 
-## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls)
+## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls);
+## card payments per second through the whole path and the pay page's p95 (localstripe, PostgreSQL)
 bench: install
 	$(PY) bench/sso_login.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -153,7 +153,7 @@ def autopay_charge_attempt(*, charge_id: int, today: date) -> str:
     """One off-session attempt for one charge row (locked: a parallel run skips it)."""
     with transaction.atomic():
         charge = (
-            AutoPayCharge.objects.select_for_update(skip_locked=True)
+            AutoPayCharge.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related(
                 "invoice", "invoice__customer", "invoice__customer__portal", "autopay", "autopay__card"
             )
@@ -231,7 +231,7 @@ def autopay_charge_sync(*, charge_id: int, today: date) -> str:
     """A charging row follows its card payment: paid -> succeeded; failed -> retry or give up."""
     with transaction.atomic():
         charge = (
-            AutoPayCharge.objects.select_for_update()
+            AutoPayCharge.objects.select_for_update(of=("self",))
             .select_related("invoice", "card_payment")
             .get(pk=charge_id)
         )

@@ -77,3 +77,58 @@ def pending_payment_for_invoices(*, invoice_ids) -> CardPayment | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def customer_for_user(*, user, portal: Portal, pk) -> Customer:
+    """One customer ``user`` may see (a contact with their email); ``Http404`` otherwise."""
+    from portal.selectors import customers_for_user
+
+    try:
+        value = int(str(pk).strip())
+    except (TypeError, ValueError):
+        raise Http404("No such customer.") from None
+    customer = customers_for_user(user=user, portal=portal).filter(pk=value).select_related("portal").first()
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def wallet_for_user(*, user, portal: Portal) -> list[dict]:
+    """Per customer the person may see: saved cards and the active AutoPay (the cards page)."""
+    from portal.selectors import customers_for_user
+
+    from .models import AutoPay, SavedCard
+
+    rows = []
+    for customer in customers_for_user(user=user, portal=portal).order_by("name"):
+        rows.append(
+            {
+                "customer": customer,
+                "cards": list(SavedCard.objects.filter(customer=customer, removed_at__isnull=True)),
+                "autopay": AutoPay.objects.filter(customer=customer, disabled_at__isnull=True)
+                .select_related("card")
+                .first(),
+            }
+        )
+    return rows
+
+
+def saved_card_for_user(*, user, portal: Portal, pk) -> SavedCard:
+    from portal.selectors import customers_for_user
+
+    from .models import SavedCard
+
+    try:
+        value = int(str(pk).strip())
+    except (TypeError, ValueError):
+        raise Http404("No such card.") from None
+    card = (
+        SavedCard.objects.filter(
+            pk=value, removed_at__isnull=True, customer__in=customers_for_user(user=user, portal=portal)
+        )
+        .select_related("customer", "customer__portal")
+        .first()
+    )
+    if card is None:
+        raise Http404("No such card.")
+    return card

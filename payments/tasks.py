@@ -4,6 +4,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
+from .autopay import autopay_run
 from .notices import payment_notice_send, payment_notices_requeue
 from .settlement import reconcile_pending as settlement_reconcile_pending
 
@@ -31,3 +32,8 @@ def requeue_notices() -> int:
 @shared_task(name="payments.tasks.reconcile_pending", ignore_result=True)
 def reconcile_pending() -> int:
     return settlement_reconcile_pending()
+
+
+@shared_task(name="payments.tasks.autopay_run", ignore_result=True)
+def run_autopay() -> dict:
+    return autopay_run()

@@ -216,6 +216,7 @@ CELERY_BEAT_SCHEDULE = {
     # AutoPay's daily run (due invoices, retries, upcoming-charge notices) hourly: it is idempotent.
     "payments-reconcile": {"task": "payments.tasks.reconcile_pending", "schedule": 300.0},
     "payments-requeue-notices": {"task": "payments.tasks.requeue_notices", "schedule": 60.0},
+    "payments-autopay": {"task": "payments.tasks.autopay_run", "schedule": 3600.0},
 }
 
 # --- SSO ------------------------------------------------------------------------------------

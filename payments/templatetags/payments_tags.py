@@ -12,3 +12,10 @@ register = template.Library()
 def payments_enabled(context) -> bool:
     request = context.get("request")
     return stripe_account_for_portal(portal=getattr(request, "portal", None)) is not None
+
+
+@register.simple_tag(takes_context=True)
+def payments_wallet_enabled(context) -> bool:
+    request = context.get("request")
+    account = stripe_account_for_portal(portal=getattr(request, "portal", None))
+    return account is not None and account.allow_saved_cards
