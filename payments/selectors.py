@@ -7,10 +7,10 @@ import uuid
 
 from django.http import Http404
 
-from portal.models import Invoice, Portal
-from portal.selectors import UNPAID_STATUSES, invoices_for_user
+from portal.models import Customer, Invoice, Portal
+from portal.selectors import UNPAID_STATUSES, customers_for_user, invoices_for_user
 
-from .models import CardPayment, StripeAccount
+from .models import AutoPay, CardPayment, SavedCard, StripeAccount
 
 #: How many invoices one payment may cover (a bound on the form and on the work per request).
 MAX_INVOICES_PER_PAYMENT = 50
@@ -81,8 +81,6 @@ def pending_payment_for_invoices(*, invoice_ids) -> CardPayment | None:
 
 def customer_for_user(*, user, portal: Portal, pk) -> Customer:
     """One customer ``user`` may see (a contact with their email); ``Http404`` otherwise."""
-    from portal.selectors import customers_for_user
-
     try:
         value = int(str(pk).strip())
     except (TypeError, ValueError):
@@ -95,10 +93,6 @@ def customer_for_user(*, user, portal: Portal, pk) -> Customer:
 
 def wallet_for_user(*, user, portal: Portal) -> list[dict]:
     """Per customer the person may see: saved cards and the active AutoPay (the cards page)."""
-    from portal.selectors import customers_for_user
-
-    from .models import AutoPay, SavedCard
-
     rows = []
     for customer in customers_for_user(user=user, portal=portal).order_by("name"):
         rows.append(
@@ -114,10 +108,6 @@ def wallet_for_user(*, user, portal: Portal) -> list[dict]:
 
 
 def saved_card_for_user(*, user, portal: Portal, pk) -> SavedCard:
-    from portal.selectors import customers_for_user
-
-    from .models import SavedCard
-
     try:
         value = int(str(pk).strip())
     except (TypeError, ValueError):
