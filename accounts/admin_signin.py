@@ -10,8 +10,12 @@ State lives in the shared cache (Redis in production) so every worker sees it. T
 lockout with ``manage.py admin_unlock EMAIL``: each email has an epoch that is part of every key,
 and bumping it forgets every counter and lock of that email on every portal and network at once
 (the keys hold hashes, so they could not be listed).
+
+While the cache is down nothing can be counted, so every admin password attempt is refused
+("try again in a minute"): unlimited password guessing is the unsafe direction.
 """
 
+import contextlib
 import hashlib
 import math
 import time
@@ -22,8 +26,10 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
+from portal.safe_cache import CACHE_ERRORS, note_cache_failure
+
 from .audit import AuditKind, audit_record, client_ip
-from .ratelimit import client_network
+from .ratelimit import UNAVAILABLE_RETRY_SECONDS, client_network
 
 #: Failure counters are forgotten a day after the last one.
 FAILURE_MEMORY_SECONDS = 24 * 3600
@@ -92,7 +98,8 @@ class AdminSigninGate:
     refused_for: int = 0
 
     def succeeded(self, *, user) -> None:
-        cache.delete_many([self.keys.failures, self.keys.locked_until])
+        with contextlib.suppress(*CACHE_ERRORS):
+            cache.delete_many([self.keys.failures, self.keys.locked_until])
         audit_record(
             kind=AuditKind.SIGNED_IN,
             portal=getattr(self.request, "portal", None),
@@ -103,7 +110,10 @@ class AdminSigninGate:
         )
 
     def failed(self, *, reason: str, user=None) -> None:
-        locked_for = _seconds_locked(self.keys)
+        try:
+            locked_for = _seconds_locked(self.keys)
+        except CACHE_ERRORS:
+            locked_for = 0
         audit_record(
             kind=AuditKind.ADMIN_SIGNIN_FAILED,
             portal=getattr(self.request, "portal", None),
@@ -125,6 +135,25 @@ def admin_signin_begin(*, request: HttpRequest, email: str) -> AdminSigninGate:
     counted: waiting out the lock is enough.
     """
     portal = getattr(request, "portal", None)
+    try:
+        gate = _count_attempt(request=request, portal=portal, email=email)
+    except CACHE_ERRORS as exc:  # nothing can be counted: refuse (see the module docstring)
+        note_cache_failure(exc, operation="admin_signin")
+        gate = AdminSigninGate(request=request, email=email, keys=_Keys("", ""))
+        gate.refused_for = UNAVAILABLE_RETRY_SECONDS
+    if gate.refused_for:
+        request.admin_signin_wait = gate.refused_for
+        audit_record(
+            kind=AuditKind.ADMIN_SIGNIN_THROTTLED,
+            portal=portal,
+            email=email,
+            ip=client_ip(request),
+            detail={"retry_after_seconds": gate.refused_for},
+        )
+    return gate
+
+
+def _count_attempt(*, request: HttpRequest, portal, email: str) -> AdminSigninGate:
     keys = _keys(portal=portal, email=email, ip=client_ip(request))
     gate = AdminSigninGate(request=request, email=email, keys=keys)
     locked_for = _seconds_locked(keys)
@@ -141,15 +170,6 @@ def admin_signin_begin(*, request: HttpRequest, email: str) -> AdminSigninGate:
             keys=keys, failures=gate.failures
         ):
             gate.refused_for = max(1, _seconds_locked(keys))
-    if gate.refused_for:
-        request.admin_signin_wait = gate.refused_for
-        audit_record(
-            kind=AuditKind.ADMIN_SIGNIN_THROTTLED,
-            portal=portal,
-            email=email,
-            ip=client_ip(request),
-            detail={"retry_after_seconds": gate.refused_for},
-        )
     return gate
 
 

@@ -5,6 +5,10 @@ a hash of the email or address, never the value itself, so the cache holds no pe
 Addresses are grouped before counting: an IPv6 client usually owns a whole /64, so counting single
 IPv6 addresses would give it 2^64 fresh budgets. Windows are aligned to the clock (minute 0, 15,
 30...) so a refused person can be told exactly when the window ends.
+
+When the cache is down, a limit cannot be counted: ``rate_limit_hit`` raises ``RateLimitUnavailable``
+and each caller fails in the safe direction for what it guards. Everything limited here sends mail
+or checks a guessable code, so the callers refuse ("try again in a minute") rather than run unlimited.
 """
 
 import hashlib
@@ -14,7 +18,15 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+
+from portal import safe_cache
+
+#: What a person is told to wait when a limit cannot be counted (the cache is down).
+UNAVAILABLE_RETRY_SECONDS = 60
+
+
+class RateLimitUnavailable(Exception):
+    """The cache holding the counters is down: the caller refuses, it must not allow unlimited."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,8 @@ def rate_limit_hit(*, limit: Limit, portal, value: str | None) -> int:
     """Counts one event for ``value`` on ``portal``; when it is over the limit, the seconds until
     the window ends (always at least 1), else 0.
 
-    A missing value (no client IP) is never limited here: the other limits still apply.
+    A missing value (no client IP) is never limited here: the other limits still apply. Raises
+    ``RateLimitUnavailable`` when the cache is down.
     """
     if limit.by_network:
         value = client_network(value)
@@ -85,14 +98,17 @@ def rate_limit_hit(*, limit: Limit, portal, value: str | None) -> int:
     key = rate_limit_key(limit=limit, portal=portal, value=value, window=window)
     # The key outlives its window a little so a slow clock on one worker cannot reopen it.
     timeout = limit.window_seconds + 60
-    if cache.add(key, 1, timeout=timeout):
-        count = 1
-    else:
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=timeout)
+    try:
+        if safe_cache.add(key, 1, timeout=timeout, strict=True):
             count = 1
+        else:
+            try:
+                count = safe_cache.incr(key, strict=True)
+            except ValueError:  # expired between add() and incr()
+                safe_cache.set(key, 1, timeout=timeout, strict=True)
+                count = 1
+    except safe_cache.CacheUnavailable as exc:
+        raise RateLimitUnavailable(limit.scope) from exc
     if count <= limit.limit:
         return 0
     return max(1, math.ceil((window + 1) * limit.window_seconds - now))

@@ -19,7 +19,7 @@ from portal.models import Portal
 from .audit import AuditKind, audit_record
 from .models import EmailVerification, Identity, User, user_email_conflict
 from .outbox import email_verification_ttl, outbox_queue_after_commit
-from .ratelimit import VERIFICATION_RESENDS_PER_IP, rate_limit_hit
+from .ratelimit import VERIFICATION_RESENDS_PER_IP, RateLimitUnavailable, rate_limit_hit
 from .selectors import email_verification_by_token
 from .services import user_by_email, user_get_or_create
 
@@ -118,7 +118,11 @@ def email_verification_resend(
                 return ResendOutcome("too_soon", latest)
             if identity.verifications.filter(created_at__gt=now - timedelta(hours=1)).count() >= PER_HOUR:
                 return ResendOutcome("hourly_limit", latest)
-            if rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, portal=identity.portal, value=ip):
+            try:
+                limited = rate_limit_hit(limit=VERIFICATION_RESENDS_PER_IP, portal=identity.portal, value=ip)
+            except RateLimitUnavailable:  # the cache is down: refuse, never resend unlimited
+                limited = True
+            if limited:
                 return ResendOutcome("ip_limit", latest)
         verification = _create_and_queue(
             identity=identity,

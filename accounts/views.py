@@ -26,6 +26,8 @@ from .ratelimit import (
     CODE_ATTEMPTS_PER_IP,
     CODE_REQUESTS_PER_EMAIL,
     CODE_REQUESTS_PER_IP,
+    UNAVAILABLE_RETRY_SECONDS,
+    RateLimitUnavailable,
     code_mails_per_portal,
     rate_limit_hit,
     retry_phrase,
@@ -77,6 +79,19 @@ def _sso_only_refusal(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _limits_unavailable(request: HttpRequest) -> HttpResponse:
+    """The rate limits cannot be counted (the cache is down): refuse rather than run unlimited."""
+    response = _problem(
+        request,
+        status=503,
+        title="Please try again in a minute",
+        message="Sign-in codes cannot be checked or sent right now. Please try again in a minute"
+        + (", or use the single sign-on button." if request.portal.sso_configs.exists() else "."),
+    )
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+    return response
+
+
 def _button_label(description: str) -> str:
     label = description.strip() or "SSO"
     return label if label.lower().startswith("sign in") else f"Sign in with {label}"
@@ -112,11 +127,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             email = normalize_email(form.cleaned_data["email"])
             ip = client_ip(request)
-            wait_ip = rate_limit_hit(limit=CODE_REQUESTS_PER_IP, portal=portal, value=ip)
-            wait_email = rate_limit_hit(limit=CODE_REQUESTS_PER_EMAIL, portal=portal, value=email)
-            wait_portal = 0
-            if not (wait_ip or wait_email):
-                wait_portal = rate_limit_hit(limit=code_mails_per_portal(), portal=portal, value="all")
+            try:
+                wait_ip = rate_limit_hit(limit=CODE_REQUESTS_PER_IP, portal=portal, value=ip)
+                wait_email = rate_limit_hit(limit=CODE_REQUESTS_PER_EMAIL, portal=portal, value=email)
+                wait_portal = 0
+                if not (wait_ip or wait_email):
+                    wait_portal = rate_limit_hit(limit=code_mails_per_portal(), portal=portal, value="all")
+            except RateLimitUnavailable:
+                return _limits_unavailable(request)
             retry_after = max(wait_ip, wait_email, wait_portal)
             if retry_after:
                 audit_record(
@@ -159,6 +177,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _code_attempt_wait(request: HttpRequest) -> int:
+    """Seconds to wait before another code guess from this network; the cache being down counts
+    as a wait (a guessable code must never be tried unlimited)."""
+    try:
+        return rate_limit_hit(limit=CODE_ATTEMPTS_PER_IP, portal=request.portal, value=client_ip(request))
+    except RateLimitUnavailable:
+        return UNAVAILABLE_RETRY_SECONDS
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_code_view(request: HttpRequest) -> HttpResponse:
@@ -183,9 +210,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
             error, status = TOO_MANY_TRIES, 429
         elif not form.is_valid():
             status = 400
-        elif retry_after := rate_limit_hit(
-            limit=CODE_ATTEMPTS_PER_IP, portal=portal, value=client_ip(request)
-        ):
+        elif retry_after := _code_attempt_wait(request):
             form = LoginCodeForm()
             error = f"Too many attempts from your network. Please try again {retry_phrase(retry_after)}."
             status = 429

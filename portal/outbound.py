@@ -29,8 +29,8 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 
+from . import safe_cache
 from .outbound_policy import OutboundError, Target, check_scheme, check_url, insecure_http_allowed
 from .outbound_transport import GuardedAdapter, GuardedSession, budget_deadline
 
@@ -111,7 +111,7 @@ def _key(kind: str, key: str) -> str:
 
 
 def _breaker_check(key: str) -> None:
-    entry = cache.get(_key("breaker", key))
+    entry = safe_cache.get(_key("breaker", key))  # cache down: the breaker counts as closed
     if entry:
         left = max(int(entry["until"] - time.time()), 1)
         raise OutboundError(
@@ -127,13 +127,13 @@ def breaker_open(key: str, exc: OutboundError) -> None:
     if seconds <= 0:
         return
     entry = {"message": exc.message[:300], "status": exc.status, "until": time.time() + seconds}
-    cache.set(_key("breaker", key), entry, timeout=seconds)
+    safe_cache.set(_key("breaker", key), entry, timeout=seconds)
     logger.warning("outbound circuit opened", extra={"reason": exc.reason, "seconds": seconds})
 
 
 def breaker_close(key: str) -> None:
     """Forget a failure (e.g. after a passing connection test), so the next call goes out."""
-    cache.delete(_key("breaker", key))
+    safe_cache.delete(_key("breaker", key))
 
 
 @contextlib.contextmanager
@@ -149,22 +149,23 @@ def _slot(key: str | None):
         return
     limit = settings.OUTBOUND_MAX_CONCURRENT
     counter = _key("inflight", key)
-    cache.add(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
+    safe_cache.add(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
     try:
-        count = cache.incr(counter)
+        count = safe_cache.incr(counter)  # None while the cache is down: not bounded then
     except ValueError:  # expired between add and incr
-        cache.add(counter, 1, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
+        safe_cache.add(counter, 1, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
         count = 1
     try:
-        if count > limit:
+        if count is not None and count > limit:
             raise OutboundError(
                 "busy",
                 f"{limit} calls to this provider are already waiting for an answer; not adding another.",
             )
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            cache.decr(counter)
+        if count is not None:
+            with contextlib.suppress(ValueError):
+                safe_cache.decr(counter)
 
 
 # --- the calls ------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ a while (``SSO_DISCOVERY_STALE_TTL``), so a provider blip does not lock everyone
 unknown ``kid`` the JWKS is fetched again at most once per ``SSO_JWKS_REFRESH_MIN_INTERVAL`` per
 issuer, so forged tokens with random kids cannot make us hammer the provider.
 
+The cache may be down (Redis unreachable): then, and when the cache simply lacks a document, the
+copy kept in PostgreSQL (``ProviderDocument``, written whenever a document is fetched) is used,
+with the same freshness rules; the JWKS refetch gate falls back to one per process.
+
 Every endpoint the document names is held to the outbound policy when the document is parsed
 (https, public or allowed addresses; see ``portal.outbound``), and again by the transport when it
 is called. A failed fetch opens a short circuit breaker for the portal's issuer, so a broken
@@ -17,14 +21,18 @@ config's login starts answer from that failure at once instead of each waiting o
 import dataclasses
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import cache
+
+from portal import safe_cache
 
 from . import http
 from .errors import PROVIDER_DOWN_MESSAGE, SSOFlowError, from_http_error
+from .models import ProviderDocument
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +125,33 @@ def _strings(value) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str))
 
 
+def _url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
 def _cache_key(kind: str, url: str) -> str:
-    return f"sso:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
+    return f"sso:{kind}:{_url_hash(url)}"
+
+
+def _kept_copy(kind: str, url: str) -> dict | None:
+    """The copy in PostgreSQL, as a cache entry, if it is still within the stale window."""
+    row = ProviderDocument.objects.filter(kind=kind, url_hash=_url_hash(url)).first()
+    if row is None:
+        return None
+    entry = {"doc": row.document, "fetched_at": row.fetched_at.timestamp()}
+    if time.time() - entry["fetched_at"] >= settings.SSO_DISCOVERY_STALE_TTL:
+        return None
+    return entry
 
 
 def _load(kind: str, url: str, *, breaker: str, what: str, force: bool = False) -> tuple[dict, bool]:
-    """(document, fetched_now): the fresh cached copy, else a new fetch, else the stale copy."""
-    entry = cache.get(_cache_key(kind, url))
+    """(document, fetched_now): the fresh cached copy, else a new fetch, else the stale copy.
+    "Cached" is the cache, or when that is down or lacks it, the copy in PostgreSQL."""
+    entry = safe_cache.get(_cache_key(kind, url))
+    if entry is None:
+        entry = _kept_copy(kind, url)
+        if entry is not None:
+            safe_cache.set(_cache_key(kind, url), entry, timeout=_cache_timeout(entry))
     if entry and not force and time.time() - entry["fetched_at"] < settings.SSO_DISCOVERY_TTL:
         return entry["doc"], False
     try:
@@ -137,13 +165,41 @@ def _load(kind: str, url: str, *, breaker: str, what: str, force: bool = False) 
         raise from_http_error(exc, what=kind) from exc
 
 
+def _cache_timeout(entry: dict) -> int:
+    return max(1, int(settings.SSO_DISCOVERY_STALE_TTL - (time.time() - entry["fetched_at"])))
+
+
 def _store(kind: str, url: str, doc: dict) -> None:
-    """Keep a validated document; it stays usable as a stale copy until SSO_DISCOVERY_STALE_TTL."""
-    cache.set(
-        _cache_key(kind, url),
-        {"doc": doc, "fetched_at": time.time()},
-        timeout=settings.SSO_DISCOVERY_STALE_TTL,
+    """Keep a validated document, in the cache and in PostgreSQL; it stays usable as a stale copy
+    until SSO_DISCOVERY_STALE_TTL."""
+    now = time.time()
+    safe_cache.set(
+        _cache_key(kind, url), {"doc": doc, "fetched_at": now}, timeout=settings.SSO_DISCOVERY_STALE_TTL
     )
+    ProviderDocument.objects.update_or_create(
+        kind=kind,
+        url_hash=_url_hash(url),
+        defaults={"url": url, "document": doc, "fetched_at": datetime.fromtimestamp(now, tz=UTC)},
+    )
+
+
+_local_gates: dict[str, float] = {}
+_local_gates_lock = threading.Lock()
+
+
+def _refresh_allowed(issuer: str) -> bool:
+    """At most one JWKS refetch per SSO_JWKS_REFRESH_MIN_INTERVAL per issuer: across all workers
+    through the cache, or, while the cache is down, per process."""
+    gate = _cache_key("jwks-refresh", issuer)
+    allowed = safe_cache.add(gate, True, timeout=settings.SSO_JWKS_REFRESH_MIN_INTERVAL, default=None)
+    if allowed is not None:
+        return allowed
+    now = time.monotonic()
+    with _local_gates_lock:
+        if now < _local_gates.get(issuer, 0.0):
+            return False
+        _local_gates[issuer] = now + settings.SSO_JWKS_REFRESH_MIN_INTERVAL
+        return True
 
 
 def provider_metadata(issuer: str, *, portal_id: int | None = None) -> ProviderMetadata:
@@ -168,8 +224,7 @@ def provider_jwks(metadata: ProviderMetadata, *, refresh_for_kid: str | None = N
     rate-limited per issuer; otherwise answer from the cache."""
     force = False
     if refresh_for_kid is not None:
-        gate = _cache_key("jwks-refresh", metadata.issuer)
-        force = cache.add(gate, True, timeout=settings.SSO_JWKS_REFRESH_MIN_INTERVAL)
+        force = _refresh_allowed(metadata.issuer)
         if not force:
             logger.info("jwks refresh rate-limited", extra={"issuer": metadata.issuer})
     breaker = metadata.breaker or breaker_key(issuer=metadata.issuer, portal_id=None)
@@ -190,7 +245,11 @@ def forget_provider(issuer: str, *, portal_id: int | None = None) -> None:
     passes), and close the portal's circuit breaker for it."""
     http.breaker_close(breaker_key(issuer=issuer, portal_id=portal_id))
     url = issuer.rstrip("/") + DISCOVERY_PATH
-    entry = cache.get(_cache_key("discovery", url))
-    cache.delete(_cache_key("discovery", url))
+    entry = safe_cache.get(_cache_key("discovery", url)) or _kept_copy("discovery", url)
+    safe_cache.delete(_cache_key("discovery", url))
+    urls = [(ProviderDocument.Kind.DISCOVERY, url)]
     if entry and isinstance(entry["doc"].get("jwks_uri"), str):
-        cache.delete(_cache_key("jwks", entry["doc"]["jwks_uri"]))
+        safe_cache.delete(_cache_key("jwks", entry["doc"]["jwks_uri"]))
+        urls.append((ProviderDocument.Kind.JWKS, entry["doc"]["jwks_uri"]))
+    for kind, kept_url in urls:
+        ProviderDocument.objects.filter(kind=kind, url_hash=_url_hash(kept_url)).delete()

@@ -170,3 +170,31 @@ class IssuedKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ProviderDocument(models.Model):
+    """The last good discovery document or JWKS fetched from a provider URL.
+
+    Logins read these from the cache; this copy in PostgreSQL is what they fall back to when the
+    cache is down or was emptied (a Redis restart), so a cache outage neither blocks sign-ins nor
+    sends every login to the provider. Written each time a document is fetched and validated. The
+    documents are public provider metadata, the same for every portal using that issuer URL.
+    """
+
+    class Kind(models.TextChoices):
+        DISCOVERY = "discovery", "Discovery document"
+        JWKS = "jwks", "JWKS"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    url_hash = models.CharField(max_length=64)
+    url = models.TextField()
+    document = models.JSONField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "url_hash"], name="sso_providerdocument_kind_url")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.url}"

@@ -3,8 +3,8 @@
 import socket
 
 import pytest
-from django.test import override_settings
 
+from tests.cachedown import redis_cache_down
 from tests.celery_worker import configured
 
 pytestmark = pytest.mark.django_db
@@ -18,13 +18,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def dead_redis_cache():
-    """The default cache pointed at a Redis that refuses connections (Redis down)."""
-    dead = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{closed_port()}/8",
-        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
-    }
-    with override_settings(CACHES={"default": dead}):  # Django's setting_changed resets the caches
+    with redis_cache_down():
         yield
 
 

@@ -220,7 +220,7 @@ def test_a_login_start_refuses_a_discovery_pointing_inside(client, portal, setti
         op.stop()
 
 
-def test_endpoints_of_a_cached_document_are_checked_again_when_called(settings):
+def test_endpoints_of_a_cached_document_are_checked_again_when_called(settings, db):
     """A cached discovery document does not outlive a tightened allow-list."""
     op = TinyOP()
     try:

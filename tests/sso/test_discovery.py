@@ -3,6 +3,8 @@ import pytest
 from sso.discovery import forget_provider, provider_jwks, provider_metadata
 from sso.errors import SSOFlowError
 
+pytestmark = pytest.mark.django_db
+
 
 def test_metadata_is_read_from_discovery(op):
     metadata = provider_metadata(op.issuer)

@@ -1,0 +1,23 @@
+"""``portal.sessions`` (cached_db): signed-in people keep working from the database while Redis is down."""
+
+import pytest
+from django.test import Client, override_settings
+
+from tests.cachedown import redis_cache_down
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(SESSION_ENGINE="portal.sessions")
+def test_cached_db_sessions_keep_working_from_the_database_while_the_cache_is_down(portal, contact):
+    browser = Client(HTTP_HOST="acme.localhost")
+    browser.force_login(UserFactory(portal=portal, email="alice@example.com"))
+    with redis_cache_down():
+        assert browser.get("/").status_code == 200  # read from the database
+        assert browser.get("/invoices/").status_code == 200
+        fresh = Client(HTTP_HOST="acme.localhost")
+        assert fresh.get("/login/").status_code == 200
+        assert browser.post("/logout/").status_code == 302
+        assert browser.get("/").status_code == 302  # signed out
+    assert browser.get("/").status_code == 302
