@@ -16,7 +16,15 @@ from django.core.exceptions import ValidationError
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
 
 from .audit import client_ip
-from .models import AuditEvent, EmailVerification, Identity, LoginCode, User, user_email_conflict
+from .models import (
+    AuditEvent,
+    EmailVerification,
+    Identity,
+    LoginCode,
+    LoginCodeFailureDay,
+    User,
+    user_email_conflict,
+)
 from .ratelimit import retry_phrase
 from .services import identity_revoke
 from .verification import email_verification_resend
@@ -174,6 +182,7 @@ class IdentityAdmin(ReadOnlyAdmin):
         "last_login_at",
         "verified_at",
         "revoked_at",
+        "denied_email",
     )
     readonly_fields = fields
     list_select_related = ("user",)
@@ -261,6 +270,18 @@ class LoginCodeAdmin(ReadOnlyAdmin):
         "superseded",
     )
     readonly_fields = fields
+
+
+@admin.register(LoginCodeFailureDay)
+class LoginCodeFailureDayAdmin(ReadOnlyAdmin):
+    """Who has wrong codes today, and whose code sign-in is paused until midnight UTC."""
+
+    list_display = ("day", "email", "failures", "paused_at", "sent_at", "skipped_at")
+    list_filter = (("paused_at", admin.EmptyFieldListFilter),)
+    search_fields = ("email",)
+    fields = ("portal", "day", "email", "failures", "paused_at", "sent_at", "skipped_at", "send_attempts")
+    readonly_fields = fields
+    date_hierarchy = "day"
 
 
 @admin.register(AuditEvent)

@@ -7,6 +7,7 @@ whether the email is known: both paths end on the same "enter the code" page.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from django.conf import settings
@@ -16,9 +17,9 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from portal.models import Portal
-from portal.selectors import customers_for_email
 
 from .audit import AuditKind, audit_record
+from .code_budget import code_failure_count, code_failure_day_locked
 from .models import LoginCode, User
 from .outbox import login_code_hash, outbox_queue_after_commit
 from .services import UserEmailUnavailable, normalize_email, user_get_or_create
@@ -26,26 +27,24 @@ from .services import UserEmailUnavailable, normalize_email, user_get_or_create
 
 @dataclass(frozen=True)
 class CodeCheck:
-    status: Literal["ok", "invalid", "locked", "disabled"]
+    status: Literal["ok", "invalid", "locked", "disabled", "paused"]
     user: User | None = None
+    resume_at: datetime | None = None  # "paused": when code sign-in for the email resumes
 
 
-def login_code_request(*, portal: Portal, email: str, ip: str | None = None) -> LoginCode | None:
-    """Create a code for ``email`` if it is a contact of ``portal`` and queue its mail; else None.
+def login_code_request(*, portal: Portal, email: str, ip: str | None = None) -> LoginCode:
+    """Record a code request for ``email`` and queue its mail; the task decides whether it goes out.
 
-    Unknown emails get an audit row and nothing else. The code itself is made when the mail is
-    sent (see ``outbox``), so the row created here holds no secret.
+    The same work for every email (supersede older codes, one row, one task): whether the email is
+    a contact is looked up by the task (``outbox``), so the request's timing cannot tell known
+    contacts from strangers. The code itself is made when the mail is sent, so the row created here
+    holds no secret; a stranger's row is marked superseded by the task and never gets one.
     """
     if portal.sso_only:
         raise PermissionDenied("This portal signs people in through SSO only.")
     address = normalize_email(email)
-    known = customers_for_email(portal=portal, email=address).exists()
     with transaction.atomic():
-        audit_record(
-            kind=AuditKind.CODE_REQUESTED, portal=portal, email=address, ip=ip, detail={"known": known}
-        )
-        if not known:
-            return None
+        audit_record(kind=AuditKind.CODE_REQUESTED, portal=portal, email=address, ip=ip)
         LoginCode.objects.filter(portal=portal, email=address, used_at__isnull=True, superseded=False).update(
             superseded=True
         )
@@ -68,6 +67,16 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
     address = normalize_email(email)
     max_attempts = settings.LOGIN_CODE_MAX_ATTEMPTS
     with transaction.atomic():
+        day = code_failure_day_locked(portal=portal, email=address)
+        if day.paused_at is not None:
+            audit_record(
+                kind=AuditKind.CODE_PAUSED_REFUSED,
+                portal=portal,
+                email=address,
+                ip=ip,
+                detail={"until": day.pause_ends.isoformat()},
+            )
+            return CodeCheck(status="paused", resume_at=day.pause_ends)
         now = timezone.now()
         row = (
             LoginCode.objects.select_for_update(of=("self",))
@@ -119,6 +128,8 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
             portal=portal,
             email=address,
             ip=ip,
-            detail={"reason": reason, "row": row.pk if row else None},
+            detail={"reason": reason, "row": row.pk if row else None, "failures_today": day.failures + 1},
         )
+        if code_failure_count(day=day, ip=ip):
+            return CodeCheck(status="paused", resume_at=day.pause_ends)
     return CodeCheck(status=status)

@@ -5,6 +5,8 @@ A ``User`` is an email proven on one portal. Proof comes from a one-time email c
 ``Identity`` (issuer, sub) is linked to a user only after that proof.
 """
 
+import datetime
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -168,6 +170,43 @@ class LoginCode(OutboxMixin):
         return f"code for {self.email}"
 
 
+class LoginCodeFailureDay(OutboxMixin):
+    """Wrong sign-in codes for one email on one portal on one UTC day: the daily failure budget.
+
+    Each code dies after a few wrong tries, but new codes can be asked for all day; without a
+    budget across codes, rotating addresses could try thousands of guesses a day per email. Once
+    ``failures`` reaches ``LOGIN_CODE_DAILY_FAILURE_BUDGET``, code sign-in for the email pauses until
+    the day ends (``paused_at``), and the row becomes an outbox row: a mail tells the contact that
+    someone is trying codes. Unknown emails are counted and paused alike (the answers must not tell
+    them apart); they just get no mail (``skipped_at``).
+    """
+
+    portal = models.ForeignKey(
+        "portal.Portal", on_delete=models.CASCADE, related_name="login_code_failure_days"
+    )
+    email = models.EmailField()
+    day = models.DateField()
+    failures = models.PositiveIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True, help_text="No alert mail: not a contact.")
+
+    class Meta:
+        ordering = ["-day", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["portal", "email", "day"], name="login_code_failure_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.failures} wrong codes for {self.email} on {self.day}"
+
+    @property
+    def pause_ends(self) -> datetime.datetime:
+        """Midnight UTC after the row's day: when code sign-in for that email resumes."""
+        return datetime.datetime.combine(
+            self.day + datetime.timedelta(days=1), datetime.time.min, tzinfo=datetime.UTC
+        )
+
+
 class Identity(models.Model):
     """A person as an SSO provider knows them: (portal, issuer, sub), never the email.
 
@@ -190,6 +229,11 @@ class Identity(models.Model):
     last_login_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    denied_email = models.EmailField(
+        blank=True,
+        help_text="The owner of this email pressed \"This wasn't me\" on this identity's link: its sign-ins "
+        "reporting this email are refused until staff resend a link.",
+    )
 
     class Meta:
         verbose_name_plural = "identities"

@@ -1,7 +1,7 @@
 """The outbox: mail that must go out exactly once, even when the broker is down at queue time.
 
-The database row (``LoginCode``, ``EmailVerification``) is the source of truth; ``sent_at`` is
-null until the mail has left. The flow:
+The database row (``LoginCode``, ``EmailVerification``, a paused ``LoginCodeFailureDay``) is the
+source of truth; ``sent_at`` is null until the mail has left. The flow:
 
 1. a service creates the row and calls ``outbox_queue_after_commit``: once the transaction has
    committed (so the worker can see the row), ``safe_enqueue`` publishes the Celery task. A publish
@@ -35,9 +35,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from portal.selectors import customers_for_email
+
 from .audit import AuditKind, audit_record
 from .mail import portal_mail_send
-from .models import EmailVerification, LoginCode
+from .models import EmailVerification, LoginCode, LoginCodeFailureDay
 
 logger = logging.getLogger("accounts.outbox")
 
@@ -46,6 +48,8 @@ REQUEUE_AFTER = timedelta(seconds=60)
 #: Give up on a row after this many send attempts (task retries and beat re-queues together).
 MAX_SEND_ATTEMPTS = 20
 LOGIN_CODE_HMAC_SALT = "accounts.LoginCode.code"
+#: An alert that someone is trying codes is still worth sending this long after the pause began.
+ALERT_USEFUL_FOR = timedelta(days=1)
 
 
 def login_code_hash(*, login_code_id: int, code: str) -> str:
@@ -78,6 +82,8 @@ def _task_for(model):
         return tasks.send_login_code
     if model is EmailVerification:
         return tasks.send_email_verification
+    if model is LoginCodeFailureDay:
+        return tasks.send_code_alert
     raise TypeError(f"No outbox task for {model.__name__}")
 
 
@@ -122,7 +128,7 @@ def safe_enqueue(*, model, row_id: int, fast: bool = True) -> bool:
     return True
 
 
-def outbox_queue_after_commit(*, row: LoginCode | EmailVerification) -> None:
+def outbox_queue_after_commit(*, row: LoginCode | EmailVerification | LoginCodeFailureDay) -> None:
     """Queue the row's mail once the surrounding transaction commits (the worker must see the row)."""
     transaction.on_commit(partial(safe_enqueue, model=type(row), row_id=row.pk))
 
@@ -152,15 +158,30 @@ def outbox_requeue_unsent(*, everything: bool = False) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
+    alerts = LoginCodeFailureDay.objects.filter(
+        paused_at__gt=now - ALERT_USEFUL_FOR,
+        sent_at__isnull=True,
+        skipped_at__isnull=True,
+        send_attempts__lt=MAX_SEND_ATTEMPTS,
+    )
+    if not everything:
+        alerts = alerts.filter(Q(last_queued_at__isnull=True) | Q(last_queued_at__lt=now - REQUEUE_AFTER))
+    alert_ids = list(alerts.order_by("paused_at").values_list("pk", flat=True))
     queued = 0
-    for row_id in code_ids:
-        queued += safe_enqueue(model=LoginCode, row_id=row_id, fast=False)
-    for row_id in verification_ids:
-        queued += safe_enqueue(model=EmailVerification, row_id=row_id, fast=False)
-    if code_ids or verification_ids:
+    for model, row_ids in ((LoginCode, code_ids), (EmailVerification, verification_ids)):
+        for row_id in row_ids:
+            queued += safe_enqueue(model=model, row_id=row_id, fast=False)
+    for row_id in alert_ids:
+        queued += safe_enqueue(model=LoginCodeFailureDay, row_id=row_id, fast=False)
+    if code_ids or verification_ids or alert_ids:
         logger.info(
             "outbox re-queued unsent mail",
-            extra={"login_codes": len(code_ids), "verifications": len(verification_ids), "queued": queued},
+            extra={
+                "login_codes": len(code_ids),
+                "verifications": len(verification_ids),
+                "code_alerts": len(alert_ids),
+                "queued": queued,
+            },
         )
     return queued
 
@@ -197,6 +218,18 @@ def outbox_send_login_code(*, login_code_id: int) -> bool:
         row = _lock_unsent(model=LoginCode, row_id=login_code_id)
         now = timezone.now()
         if row is None or row.created_at <= now - login_code_ttl() or row.portal.sso_only:
+            return False
+        if not customers_for_email(portal=row.portal, email=row.email).exists():
+            # Decided here, not in the request: POST /login/ does the same work for every email,
+            # so its timing cannot tell contacts from strangers. The row never gets a code.
+            row.superseded = True
+            row.save(update_fields=["superseded"])
+            audit_record(
+                kind=AuditKind.CODE_NOT_SENT,
+                portal=row.portal,
+                email=row.email,
+                detail={"row": row.pk, "reason": "not_a_contact"},
+            )
             return False
         code = f"{secrets.randbelow(10**6):06d}"
         row.code_hash = login_code_hash(login_code_id=row.pk, code=code)
@@ -249,3 +282,45 @@ def outbox_send_email_verification(*, verification_id: int) -> bool:
 
 def _hours_left(row: EmailVerification, now) -> int:
     return max(1, round((row.expires_at - now).total_seconds() / 3600))
+
+
+def outbox_send_code_alert(*, failure_day_id: int) -> bool:
+    """Tell a contact that code sign-in for their email is paused because someone tried codes.
+
+    Same locking and retry story as ``outbox_send_login_code``. Emails that are not contacts get no
+    mail (the row is marked skipped): the budget pauses them alike, but nobody asked us to write to
+    a stranger's address.
+    """
+    _count_attempt(model=LoginCodeFailureDay, row_id=failure_day_id)
+    with transaction.atomic():
+        row = (
+            LoginCodeFailureDay.objects.select_for_update(of=("self",))
+            .select_related("portal")
+            .filter(pk=failure_day_id)
+            .first()
+        )
+        now = timezone.now()
+        if row is None or row.sent_at is not None or row.skipped_at is not None or row.paused_at is None:
+            return False
+        if row.paused_at <= now - ALERT_USEFUL_FOR:
+            return False
+        if not customers_for_email(portal=row.portal, email=row.email).exists():
+            row.skipped_at = now
+            row.save(update_fields=["skipped_at"])
+            return False
+        portal_mail_send(
+            portal=row.portal,
+            to=row.email,
+            subject=f"Someone is trying sign-in codes for your {row.portal.name} account",
+            template="code_alert",
+            context={"failures": row.failures, "resume_at": row.pause_ends, "email": row.email},
+        )
+        row.sent_at = timezone.now()
+        row.save(update_fields=["sent_at"])
+        audit_record(
+            kind=AuditKind.CODE_ALERT_SENT,
+            portal=row.portal,
+            email=row.email,
+            detail={"row": row.pk, "failures": row.failures},
+        )
+    return True

@@ -11,10 +11,15 @@ treated as unverified: no sign-in at all, a link goes to the new address. We do 
 person in as the old user, because the provider no longer vouches for the old address (it may
 have been reassigned to someone else, e.g. a recycled mailbox), and we do not grant the new
 address before it is proven. The old link stays on the identity until the new email is verified.
+
+The verification a sign-in creates is remembered in this browser's session: only this browser can
+complete it with the link's button. A browser that opened a link elsewhere and chose "Continue with
+HaloPSA" arrives here with a claim, completed when this sign-in is the link's identity (``link``).
 """
 
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -23,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .audit import AuditKind, audit_record, client_ip
+from .link import email_link_complete_by_sso, link_started_here_remember
 from .models import Identity, User
 from .redirects import MAX_NEXT_LENGTH
 from .services import normalize_email
@@ -101,6 +107,20 @@ def sso_identity_login(
                 ip=ip,
                 detail={"identity": identity.pk, "previous_email": previous_email},
             )
+        if identity.denied_email and identity.denied_email == address:
+            audit_record(
+                kind=AuditKind.VERIFICATION_FAILED,
+                portal=portal,
+                email=address,
+                ip=ip,
+                detail={"reason": "denied_by_mailbox_owner", "identity": identity.pk},
+            )
+            return SSOLoginResult(
+                user=None,
+                identity=identity,
+                error="The owner of this email address said a sign-in with this account wasn't them, so it "
+                "can't open their billing account. Please contact the portal's support.",
+            )
         user = identity.user if identity.verified_at is not None else None
         if user is not None and user.portal_id == portal.pk and user.email == address:
             if not user.is_active:
@@ -116,8 +136,19 @@ def sso_identity_login(
                 detail={"method": "sso", "identity": identity.pk, "config": sso_config.key},
             )
             return SSOLoginResult(user=user, identity=identity)
+        linked = email_link_complete_by_sso(session=request.session, identity=identity, ip=ip)
+        if linked is not None and linked.status == "ok":
+            return SSOLoginResult(user=linked.user, identity=identity)
+        if linked is not None and linked.status == "mismatch":
+            messages.warning(
+                request,
+                "You signed in with another HaloPSA account than the one in the email, so that sign-in was "
+                "not linked. To use this account, confirm the new email we're sending.",
+                fail_silently=True,
+            )
         verification = email_verification_for_login(
             identity=identity, email=address, next_url=_storable_next(next_url), ip=ip
         )
     request.session[VERIFICATION_SESSION_KEY] = verification.pk
+    link_started_here_remember(session=request.session, verification=verification)
     return SSOLoginResult(user=None, check_email_url=reverse("accounts:check_email"), identity=identity)

@@ -9,7 +9,12 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from .outbox import outbox_requeue_unsent, outbox_send_email_verification, outbox_send_login_code
+from .outbox import (
+    outbox_requeue_unsent,
+    outbox_send_code_alert,
+    outbox_send_email_verification,
+    outbox_send_login_code,
+)
 
 MAIL_TASK_OPTIONS = {
     "autoretry_for": (SMTPException, OSError),
@@ -30,6 +35,11 @@ def send_login_code(login_code_id: int) -> bool:
 @shared_task(name="accounts.tasks.send_email_verification", **MAIL_TASK_OPTIONS)
 def send_email_verification(verification_id: int) -> bool:
     return outbox_send_email_verification(verification_id=verification_id)
+
+
+@shared_task(name="accounts.tasks.send_code_alert", **MAIL_TASK_OPTIONS)
+def send_code_alert(failure_day_id: int) -> bool:
+    return outbox_send_code_alert(failure_day_id=failure_day_id)
 
 
 @shared_task(name="accounts.tasks.requeue_unsent_mail", ignore_result=True)

@@ -1,4 +1,4 @@
-"""Email verification of SSO identities: create (and resend) the link, and confirm it.
+"""Email verification of SSO identities: create (and resend) the link; ``link`` uses it.
 
 The provider's email claim is not proof that the person owns the mailbox, and the email decides
 whose invoices they see. So an identity is linked to the user with that email only after a link
@@ -14,14 +14,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.models import Portal
-
 from .audit import AuditKind, audit_record
-from .models import EmailVerification, Identity, User, user_email_conflict
+from .models import EmailVerification, Identity, User
 from .outbox import email_verification_ttl, outbox_queue_after_commit
 from .ratelimit import VERIFICATION_RESENDS_PER_IP, RateLimitUnavailable, rate_limit_hit
-from .selectors import email_verification_by_token
-from .services import user_by_email, user_get_or_create
 
 #: Per identity: no new mail within a minute of the last one, at most five an hour.
 MIN_INTERVAL = timedelta(minutes=1)
@@ -124,6 +120,10 @@ def email_verification_resend(
                 limited = True
             if limited:
                 return ResendOutcome("ip_limit", latest)
+        if by_user is not None and identity.denied_email:
+            # Staff vouch for the identity again: its sign-ins may mail the address once more.
+            identity.denied_email = ""
+            identity.save(update_fields=["denied_email"])
         verification = _create_and_queue(
             identity=identity,
             email=identity.email,
@@ -132,86 +132,3 @@ def email_verification_resend(
             detail={"via": "admin" if by_user is not None else "resend"},
         )
     return ResendOutcome("sent", verification)
-
-
-@dataclass(frozen=True)
-class ConfirmOutcome:
-    status: Literal["ok", "malformed", "unknown", "used", "superseded", "expired", "stale", "disabled"]
-    user: User | None = None
-    next_url: str = ""
-    identity: Identity | None = None
-
-
-def email_verification_confirm(*, portal: Portal, token: str, ip: str | None) -> ConfirmOutcome:
-    """Use a verification link: link the identity to the user with that email and return the user.
-
-    The caller signs the browser in; it may be another browser than the one that started the
-    login (the token is the proof, not the session). Re-checked under row locks so a double
-    submit cannot use the link twice. A link for an email the provider no longer reports is
-    refused ("stale"): access follows only the email the identity currently has.
-    """
-    lookup = email_verification_by_token(portal=portal, token=token)
-    if lookup.status != "ok":
-        return _refused(portal=portal, status=lookup.status, verification=lookup.verification, ip=ip)
-    with transaction.atomic():
-        verification = EmailVerification.objects.select_for_update(of=("self",)).get(
-            pk=lookup.verification.pk
-        )
-        identity = Identity.objects.select_for_update().get(pk=verification.identity_id)
-        now = timezone.now()
-        user = user_by_email(portal=portal, email=verification.email)
-        if verification.used_at is not None:  # a parallel submit won
-            status = "used"
-        elif verification.superseded:
-            status = "superseded"
-        elif verification.expires_at <= now:
-            status = "expired"
-        elif identity.email != verification.email:
-            status = "stale"
-        elif (user is not None and not user.is_active) or (
-            user is None
-            and user_email_conflict(email=verification.email, portal_id=portal.pk, is_superuser=False)
-        ):
-            status = "disabled"
-        else:
-            status = "ok"
-            if user is None:
-                user = user_get_or_create(portal=portal, email=verification.email, name=identity.name)
-            verification.used_at = now
-            verification.save(update_fields=["used_at"])
-            _pending(identity).exclude(pk=verification.pk).update(superseded=True)
-            identity.user = user
-            identity.verified_at = now
-            identity.revoked_at = None
-            identity.save(update_fields=["user", "verified_at", "revoked_at"])
-            audit_record(
-                kind=AuditKind.VERIFICATION_CONFIRMED,
-                portal=portal,
-                user=user,
-                email=verification.email,
-                ip=ip,
-                detail={"identity": identity.pk, "verification": verification.pk},
-            )
-            audit_record(
-                kind=AuditKind.SIGNED_IN,
-                portal=portal,
-                user=user,
-                email=verification.email,
-                ip=ip,
-                detail={"method": "email_link", "identity": identity.pk},
-            )
-    if status != "ok":
-        return _refused(portal=portal, status=status, verification=verification, ip=ip)
-    return ConfirmOutcome("ok", user=user, next_url=verification.next_url, identity=identity)
-
-
-def _refused(*, portal: Portal, status: str, verification: EmailVerification | None, ip: str | None):
-    if status != "malformed":  # random junk in URLs is noise, not a security event worth a row
-        audit_record(
-            kind=AuditKind.VERIFICATION_FAILED,
-            portal=portal,
-            email=verification.email if verification is not None else "",
-            ip=ip,
-            detail={"reason": status, "verification": verification.pk if verification else None},
-        )
-    return ConfirmOutcome(status)

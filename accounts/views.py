@@ -1,8 +1,9 @@
-"""Sign-in pages: the email code, the SSO buttons, sign-out, "check your email" and the link.
+"""Sign-in pages: the email code, the SSO buttons and sign-out (the link's pages: ``link_views``).
 
-Thin: every decision is in ``login_code``, ``sso_login``, ``verification`` and ``services``.
+Thin: every decision is in ``login_code``, ``code_budget``, ``ratelimit`` and ``services``.
 """
 
+import math
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -11,15 +12,15 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from sso.logout import sso_logout_url
 from sso.selectors import sso_login_buttons
-from sso.session import sso_session_adopt
 
 from .audit import AuditKind, audit_record, client_ip
+from .code_budget import code_signin_paused_until
 from .forms import EmailLoginForm, LoginCodeForm
 from .login_code import login_code_check, login_code_request
 from .ratelimit import (
@@ -33,10 +34,7 @@ from .ratelimit import (
     retry_phrase,
 )
 from .redirects import redirect_target, safe_next_url
-from .selectors import email_verification_by_token, email_verification_for_session, mask_email
 from .services import SESSION_BACKEND, normalize_email, session_logout
-from .sso_login import VERIFICATION_SESSION_KEY
-from .verification import email_verification_confirm, email_verification_resend
 
 # Session keys of the email-code flow (between /login/ and /login/code/).
 LOGIN_EMAIL_KEY = "accounts.login_email"
@@ -47,7 +45,7 @@ WRONG_CODE = "That code isn't right, or it has expired. Check the email and try 
 TOO_MANY_TRIES = "Too many wrong tries for this code. Ask for a new code below."
 
 
-def _problem(
+def problem_page(
     request: HttpRequest,
     *,
     status: int,
@@ -70,7 +68,7 @@ def _problem(
 
 
 def _sso_only_refusal(request: HttpRequest) -> HttpResponse:
-    return _problem(
+    return problem_page(
         request,
         status=403,
         title="Sign in with your provider",
@@ -81,7 +79,7 @@ def _sso_only_refusal(request: HttpRequest) -> HttpResponse:
 
 def _limits_unavailable(request: HttpRequest) -> HttpResponse:
     """The rate limits cannot be counted (the cache is down): refuse rather than run unlimited."""
-    response = _problem(
+    response = problem_page(
         request,
         status=503,
         title="Please try again in a minute",
@@ -155,6 +153,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
                     message = "Too many sign-in codes have been asked for."
                 form.add_error(None, f"{message} Please try again {retry_phrase(retry_after)}.")
                 status = 429
+            elif paused_until := code_signin_paused_until(portal=portal, email=email):
+                retry_after = _seconds_until(paused_until)
+                form.add_error(None, _paused_message(paused_until))
+                status = 429
             else:
                 login_code_request(portal=portal, email=email, ip=ip)
                 request.session[LOGIN_EMAIL_KEY] = email
@@ -225,17 +227,36 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
                 login(request, result.user, backend=SESSION_BACKEND)  # rotates the session key
                 return redirect(redirect_target(request=request, url=next_url))
             if result.status == "disabled":
-                return _problem(
+                return problem_page(
                     request,
                     status=403,
                     title="Account disabled",
                     message="This account has been disabled. Please contact the portal's support.",
+                )
+            if result.status == "paused":
+                form = LoginCodeForm()
+                retry_after = _seconds_until(result.resume_at)
+                error, status = _paused_message(result.resume_at), 429
+                return _code_page(
+                    request,
+                    form=form,
+                    error=error,
+                    email=email,
+                    locked=True,
+                    status=status,
+                    retry_after=retry_after,
                 )
             failures = _max_attempts() if result.status == "locked" else failures + 1
             request.session[LOGIN_FAILURES_KEY] = failures
             locked = failures >= _max_attempts()
             form = LoginCodeForm()
             error, status = (TOO_MANY_TRIES, 429) if locked else (WRONG_CODE, 400)
+    return _code_page(
+        request, form=form, error=error, email=email, locked=locked, status=status, retry_after=retry_after
+    )
+
+
+def _code_page(request, *, form, error: str, email: str, locked: bool, status: int, retry_after: int):
     response = render(
         request,
         "accounts/login_code.html",
@@ -252,6 +273,19 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+def _seconds_until(moment) -> int:
+    return max(1, math.ceil((moment - timezone.now()).total_seconds()))
+
+
+def _paused_message(resume_at) -> str:
+    """The same words whether or not the email is a contact (unknown emails pause alike)."""
+    return (
+        "Too many wrong codes have been entered for this email today, so sign-in by code is paused until "
+        f"{resume_at:%H:%M} UTC ({retry_phrase(_seconds_until(resume_at))}). If this email belongs to an "
+        "account here, we've let its owner know. You can still sign in with HaloPSA."
+    )
 
 
 def _max_attempts() -> int:
@@ -274,101 +308,3 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, "You have been signed out.")
         return redirect("accounts:login")
     return render(request, "accounts/logout_confirm.html", {})
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def check_email_view(request: HttpRequest) -> HttpResponse:
-    """After a first SSO login: "check your email" with the masked address, and a resend button."""
-    verification = email_verification_for_session(
-        portal=request.portal, verification_id=request.session.get(VERIFICATION_SESSION_KEY)
-    )
-    if verification is None:
-        messages.info(request, "Your sign-in has expired. Please sign in again.")
-        return redirect("accounts:login")
-    if request.method == "POST":
-        outcome = email_verification_resend(identity=verification.identity, ip=client_ip(request))
-        if outcome.status == "sent":
-            request.session[VERIFICATION_SESSION_KEY] = outcome.verification.pk
-            messages.success(request, "We've sent a new link. Links in earlier emails no longer work.")
-        elif outcome.status == "too_soon":
-            messages.error(request, "We've just sent an email. Please wait a minute before asking again.")
-        elif outcome.status in ("hourly_limit", "ip_limit"):
-            messages.error(request, "Too many emails have been sent. Please wait an hour and try again.")
-        elif outcome.status == "already_verified":
-            messages.info(request, "Your email is already confirmed. Please sign in again.")
-            return redirect("accounts:login")
-        else:
-            messages.error(request, "We can't send a link for this sign-in. Please sign in again.")
-            return redirect("accounts:login")
-        return redirect("accounts:check_email")
-    return render(
-        request,
-        "accounts/check_email.html",
-        {
-            "masked_email": mask_email(verification.email),
-            "confirmed": verification.used_at is not None,
-            "expires_at": verification.expires_at,
-        },
-    )
-
-
-_LINK_PROBLEMS = {
-    "malformed": (404, "This link is not valid", "Check that you copied the whole link from the email."),
-    "unknown": (404, "This link is not valid", "Check that you copied the whole link from the email."),
-    "used": (410, "This link has already been used", "Each link works once."),
-    "superseded": (410, "A newer link was sent", "Use the link in the most recent email, or start again."),
-    "expired": (410, "This link has expired", "Links work for a limited time."),
-    "stale": (
-        410,
-        "This link is out of date",
-        "Your sign-in provider now reports another email address for you.",
-    ),
-    "disabled": (403, "Account disabled", "This account has been disabled. Please contact support."),
-}
-
-
-def _link_problem(request: HttpRequest, status_key: str) -> HttpResponse:
-    status, title, message = _LINK_PROBLEMS[status_key]
-    return _problem(
-        request,
-        status=status,
-        title=title,
-        message=f"{message} To get a new link, sign in again.",
-        action_label="Sign in again",
-    )
-
-
-def _no_referrer(response: HttpResponse) -> HttpResponse:
-    """The link's URL holds the token: never pass it on in a Referer header, never cache the page."""
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@csrf_protect
-@require_http_methods(["GET", "POST"])
-def verify_view(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: a confirm page with one button, so mail scanners that open links don't use them up.
-
-    POST: verify, sign this browser in (the session key rotates) and leave the token's URL for
-    the saved ``next`` (same host only) or the dashboard.
-    """
-    if request.method == "GET":
-        lookup = email_verification_by_token(portal=request.portal, token=token)
-        if lookup.status != "ok":
-            return _no_referrer(_link_problem(request, lookup.status))
-        return _no_referrer(
-            render(
-                request,
-                "accounts/verify_confirm.html",
-                {"masked_email": mask_email(lookup.verification.email)},
-            )
-        )
-    outcome = email_verification_confirm(portal=request.portal, token=token, ip=client_ip(request))
-    if outcome.status != "ok":
-        return _no_referrer(_link_problem(request, outcome.status))
-    request.session.pop(VERIFICATION_SESSION_KEY, None)
-    login(request, outcome.user, backend=SESSION_BACKEND)
-    sso_session_adopt(request, identity=outcome.identity)
-    return _no_referrer(redirect(redirect_target(request=request, url=outcome.next_url)))

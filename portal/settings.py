@@ -270,6 +270,9 @@ LOGIN_CODE_MAX_ATTEMPTS = 5
 # The ceiling on sign-in code requests (so mails) one portal accepts a minute, all emails and
 # addresses together.
 LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE = env.int("LOGIN_CODE_MAILS_PER_PORTAL_PER_MINUTE", default=60)
+# Wrong codes per (portal, email) per UTC day, after which code sign-in for that email pauses for
+# the rest of the day and the contact is told by mail.
+LOGIN_CODE_DAILY_FAILURE_BUDGET = env.int("LOGIN_CODE_DAILY_FAILURE_BUDGET", default=20)
 EMAIL_VERIFICATION_TTL_HOURS = env.int("EMAIL_VERIFICATION_TTL_HOURS", default=24)
 # How many reverse proxies in front of the portal append to X-Forwarded-For. The client IP (rate
 # limits, audit rows) is read that many entries from the right; 0 trusts no header at all, since a

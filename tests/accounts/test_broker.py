@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
@@ -110,9 +111,12 @@ def test_code_login_end_to_end_through_broker_and_worker(real_broker, acme, brow
 @pytest.mark.django_db(transaction=True)
 def test_first_sso_login_mail_through_broker_and_worker(real_broker, acme, browser):
     with celery_worker():
-        result, _ = _first_sso_login(acme, sub="halo-1", email="alice@example.com", next_url="/invoices/")
+        result, session_key = _first_sso_login(
+            acme, sub="halo-1", email="alice@example.com", next_url="/invoices/"
+        )
         assert result.user is None and result.check_email_url == "/accounts/check-email/"
         assert wait_for(lambda: len(mail.outbox) == 1), "the worker did not send the verification"
+    browser.cookies[settings.SESSION_COOKIE_NAME] = session_key  # the browser that signed in
     link, _token = link_from(mail.outbox[0])
     assert browser.get(path_of(link)).status_code == 200
     response = browser.post(path_of(link))

@@ -65,7 +65,10 @@ def test_contact_of_another_portal_gets_no_code(client, portal, other_portal, re
     ContactFactory(customer=CustomerFactory(portal=other_portal), email="bob@example.com")
     request_code("bob@example.com")
     assert mail.outbox == []
-    assert not LoginCode.objects.exists()
+    # The request made a row like any other (equal work); the task found no contact and sent nothing.
+    row = LoginCode.objects.get()
+    assert row.superseded and row.sent_at is None and not row.code_hash
+    assert AuditEvent.objects.filter(kind="code_not_sent", email="bob@example.com").exists()
 
 
 def test_right_code_signs_in_and_rotates_the_session(client, portal, contact, request_code):

@@ -13,6 +13,7 @@ from accounts.models import EmailVerification, Identity, LoginCode
 from accounts.outbox import login_code_hash, outbox_requeue_unsent, verification_token_hash
 from tests.accounts.helpers import code_from, link_from
 from tests.accounts.mailbackends import FlakyBackend
+from tests.factories import ContactFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -166,6 +167,7 @@ def test_requeue_picks_only_unsent_useful_rows(portal, identity, unsent_code, un
     EmailVerification.objects.create(
         portal=portal, identity=identity, email="e@example.com", expires_at=now - timedelta(seconds=1)
     )
+    ContactFactory(customer=CustomerFactory(portal=portal), email="f@example.com")
     stale_queue = LoginCode.objects.create(
         portal=portal, email="f@example.com", last_queued_at=now - timedelta(minutes=2)
     )

@@ -3,13 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
 from django.utils import timezone
 
+from accounts.link import email_verification_confirm, link_started_here_remember
 from accounts.models import AuditEvent, EmailVerification, Identity, User
 from accounts.services import identity_revoke
 from accounts.sso_login import VERIFICATION_SESSION_KEY, SSOLoginResult, sso_identity_login
-from accounts.verification import email_verification_confirm, email_verification_resend
+from accounts.verification import email_verification_resend
 from portal.selectors import customers_for_user
 from tests.accounts.helpers import link_from
 from tests.factories import PortalFactory, SSOConfigFactory, UserFactory
@@ -20,12 +22,18 @@ SUB = "halo-42"
 
 
 @pytest.fixture
-def sso_login(make_request, sso_config, django_capture_on_commit_callbacks):
+def browser():
+    """The session of the one browser these sign-ins are made in (the link completes only there)."""
+    return SessionStore()
+
+
+@pytest.fixture
+def sso_login(make_request, sso_config, django_capture_on_commit_callbacks, browser):
     """Call ``sso_identity_login`` as the callback would, running after-commit work (the mail)."""
 
     def _login(*, email="alice@example.com", sub=SUB, issuer=None, config=None, request=None, next_url="/"):
         config = config or sso_config
-        request = request or make_request()
+        request = request or make_request(session=browser)
         with django_capture_on_commit_callbacks(execute=True):
             result = sso_identity_login(
                 request=request,
@@ -41,9 +49,9 @@ def sso_login(make_request, sso_config, django_capture_on_commit_callbacks):
     return _login
 
 
-def _verify_latest(portal):
+def _verify_latest(portal, browser):
     _link, token = link_from(mail.outbox[-1])
-    return email_verification_confirm(portal=portal, token=token, ip=None)
+    return email_verification_confirm(portal=portal, token=token, session=browser, ip=None)
 
 
 def _age_verifications(by: timedelta):
@@ -83,14 +91,17 @@ def test_repeated_login_within_a_minute_sends_no_second_mail(sso_login):
     assert EmailVerification.objects.get().next_url == "/invoices/"  # the newest login decides
 
 
-def test_login_after_a_minute_sends_a_new_link_and_the_old_one_dies(sso_login, portal):
+def test_login_after_a_minute_sends_a_new_link_and_the_old_one_dies(sso_login, portal, browser):
     sso_login()
     _age_verifications(timedelta(minutes=2))
     sso_login()
     assert len(mail.outbox) == 2
     first_token = link_from(mail.outbox[0])[1]
-    assert email_verification_confirm(portal=portal, token=first_token, ip=None).status == "superseded"
-    assert _verify_latest(portal).status == "ok"
+    assert (
+        email_verification_confirm(portal=portal, token=first_token, session=browser, ip=None).status
+        == "superseded"
+    )
+    assert _verify_latest(portal, browser).status == "ok"
 
 
 def test_unsent_pending_link_is_reused(sso_login, monkeypatch):
@@ -108,12 +119,12 @@ def test_unsent_pending_link_is_reused(sso_login, monkeypatch):
     assert mail.outbox == []
 
 
-def test_verified_identity_signs_in_with_no_mail(sso_login, portal):
+def test_verified_identity_signs_in_with_no_mail(sso_login, portal, browser, make_request):
     sso_login()
-    outcome = _verify_latest(portal)
+    outcome = _verify_latest(portal, browser)
     assert outcome.status == "ok"
     mail.outbox.clear()
-    result, request = sso_login()
+    result, request = sso_login(request=make_request())
     assert result.user == outcome.user
     assert result.user.email == "alice@example.com" and result.user.portal == portal
     assert result.check_email_url == ""
@@ -124,15 +135,15 @@ def test_verified_identity_signs_in_with_no_mail(sso_login, portal):
     assert AuditEvent.objects.filter(kind="signed_in", detail__method="sso").exists()
 
 
-def test_verification_links_to_the_existing_user_with_that_email(sso_login, portal, user):
+def test_verification_links_to_the_existing_user_with_that_email(sso_login, portal, user, browser):
     sso_login()
-    assert _verify_latest(portal).user == user
+    assert _verify_latest(portal, browser).user == user
     assert User.objects.filter(email="alice@example.com").count() == 1
 
 
-def test_email_change_does_not_grant_access_until_verified(sso_login, portal, user):
+def test_email_change_does_not_grant_access_until_verified(sso_login, portal, user, browser):
     sso_login()
-    _verify_latest(portal)
+    _verify_latest(portal, browser)
     mail.outbox.clear()
     result, _ = sso_login(email="Alice.New@Example.com")
     assert result.user is None  # neither the old user nor the new email
@@ -144,28 +155,28 @@ def test_email_change_does_not_grant_access_until_verified(sso_login, portal, us
     assert not User.objects.filter(email="alice.new@example.com").exists()
     assert AuditEvent.objects.filter(kind="identity_email_changed").exists()
     # Proving the new address links the identity to that email's user.
-    outcome = _verify_latest(portal)
+    outcome = _verify_latest(portal, browser)
     assert outcome.status == "ok" and outcome.user.email == "alice.new@example.com"
     mail.outbox.clear()
     result, _ = sso_login(email="alice.new@example.com")
     assert result.user == outcome.user and mail.outbox == []
 
 
-def test_link_for_an_email_the_provider_no_longer_reports_is_refused(sso_login, portal):
+def test_link_for_an_email_the_provider_no_longer_reports_is_refused(sso_login, portal, browser):
     sso_login(email="old@example.com")
     old_token = link_from(mail.outbox[0])[1]
     sso_login(email="new@example.com")
     # The new login superseded the old link; even were it live, the email no longer matches.
-    assert email_verification_confirm(portal=portal, token=old_token, ip=None).status in (
+    assert email_verification_confirm(portal=portal, token=old_token, session=browser, ip=None).status in (
         "superseded",
         "stale",
     )
     assert not User.objects.filter(email="old@example.com").exists()
 
 
-def test_identity_is_keyed_by_issuer_and_sub_never_email(sso_login, portal):
+def test_identity_is_keyed_by_issuer_and_sub_never_email(sso_login, portal, browser):
     sso_login()
-    _verify_latest(portal)
+    _verify_latest(portal, browser)
     mail.outbox.clear()
     # Same email, same portal, another issuer: another identity, not signed in.
     other_config = SSOConfigFactory(portal=portal, issuer="https://other.halopsa.example/auth")
@@ -177,9 +188,9 @@ def test_identity_is_keyed_by_issuer_and_sub_never_email(sso_login, portal):
     assert Identity.objects.count() == 3
 
 
-def test_same_issuer_and_sub_on_another_portal_is_another_identity(sso_login, portal, make_request):
+def test_same_issuer_and_sub_on_another_portal_is_another_identity(sso_login, portal, make_request, browser):
     sso_login()
-    _verify_latest(portal)
+    _verify_latest(portal, browser)
     globex = PortalFactory(name="Globex", url="http://globex.localhost:8000")
     globex_config = SSOConfigFactory(portal=globex, issuer="https://acme.halopsa.example/auth")
     request = make_request()
@@ -203,9 +214,9 @@ def test_missing_subject_is_refused(sso_login):
     assert not Identity.objects.exists()
 
 
-def test_disabled_user_is_refused(sso_login, portal):
+def test_disabled_user_is_refused(sso_login, portal, browser):
     sso_login()
-    user = _verify_latest(portal).user
+    user = _verify_latest(portal, browser).user
     User.objects.filter(pk=user.pk).update(is_active=False)
     result, _ = sso_login()
     assert result.user is None and result.error
@@ -216,9 +227,9 @@ def test_too_long_next_is_dropped(sso_login):
     assert EmailVerification.objects.get().next_url == ""
 
 
-def test_person_with_no_contact_is_verified_but_sees_no_data(sso_login, portal, customer):
+def test_person_with_no_contact_is_verified_but_sees_no_data(sso_login, portal, customer, browser):
     sso_login(email="stranger@example.com")
-    outcome = _verify_latest(portal)
+    outcome = _verify_latest(portal, browser)
     assert outcome.status == "ok"
     assert not customers_for_user(user=outcome.user, portal=portal).exists()
 
@@ -259,15 +270,24 @@ def test_resend_is_limited_per_ip(portal, sso_config, sso_login):
     assert statuses == ["sent"] * 10 + ["ip_limit"]
 
 
-def test_resend_supersedes_the_older_link(sso_login, portal, django_capture_on_commit_callbacks):
+def test_resend_supersedes_the_older_link(sso_login, portal, django_capture_on_commit_callbacks, browser):
     result, _ = sso_login()
     _age_verifications(timedelta(seconds=61))
     with django_capture_on_commit_callbacks(execute=True):
-        assert email_verification_resend(identity=result.identity, ip=None).status == "sent"
+        outcome = email_verification_resend(identity=result.identity, ip=None)
+    assert outcome.status == "sent"
     assert len(mail.outbox) == 2
     old_token, new_token = link_from(mail.outbox[0])[1], link_from(mail.outbox[1])[1]
-    assert email_verification_confirm(portal=portal, token=old_token, ip=None).status == "superseded"
-    assert email_verification_confirm(portal=portal, token=new_token, ip=None).status == "ok"
+    assert (
+        email_verification_confirm(portal=portal, token=old_token, session=browser, ip=None).status
+        == "superseded"
+    )
+    # A resent link completes in the browser that asked for it (the check-email page remembers it).
+    assert email_verification_confirm(portal=portal, token=new_token, session=browser, ip=None).status == (
+        "other_browser"
+    )
+    link_started_here_remember(session=browser, verification=outcome.verification)
+    assert email_verification_confirm(portal=portal, token=new_token, session=browser, ip=None).status == "ok"
 
 
 def test_repeated_logins_respect_the_hourly_limit(sso_login):
@@ -280,9 +300,9 @@ def test_repeated_logins_respect_the_hourly_limit(sso_login):
 # --- revocation ------------------------------------------------------------------------------------
 
 
-def test_revoked_identity_must_verify_again_and_pending_links_die(sso_login, portal):
+def test_revoked_identity_must_verify_again_and_pending_links_die(sso_login, portal, browser):
     sso_login()
-    _verify_latest(portal)
+    _verify_latest(portal, browser)
     _age_verifications(timedelta(minutes=2))
     identity = Identity.objects.get()
     identity_revoke(identity=identity, by_user=UserFactory(portal=portal, is_staff=True))
@@ -294,4 +314,7 @@ def test_revoked_identity_must_verify_again_and_pending_links_die(sso_login, por
     assert result.user is None and len(mail.outbox) == 1
     pending_token = link_from(mail.outbox[0])[1]
     identity_revoke(identity=identity)
-    assert email_verification_confirm(portal=portal, token=pending_token, ip=None).status == "superseded"
+    assert (
+        email_verification_confirm(portal=portal, token=pending_token, session=browser, ip=None).status
+        == "superseded"
+    )

@@ -8,9 +8,9 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from accounts.link import email_verification_confirm
 from accounts.models import AuditEvent, EmailVerification, Identity, User
 from accounts.sso_login import VERIFICATION_SESSION_KEY, sso_identity_login
-from accounts.verification import email_verification_confirm
 from tests.accounts.helpers import link_from, path_of
 from tests.factories import PortalFactory, SSOConfigFactory
 
@@ -82,17 +82,44 @@ def test_post_verifies_signs_in_and_lands_on_next(client, portal, link):
     assert AuditEvent.objects.filter(kind="verification_confirmed", user=user).exists()
 
 
-def test_link_works_in_another_browser(portal, link):
+def test_in_another_browser_the_link_alone_links_nothing(portal, link):
     other = Client(HTTP_HOST="acme.localhost")
-    assert other.get(link).status_code == 200
-    response = other.post(link)
-    assert response.status_code == 302 and response["Location"] == "/invoices/"
-    assert SESSION_KEY in other.session
+    page = other.get(link)
+    assert page.status_code == 200
+    assert b"Continue with HaloPSA" in page.content and b"Confirm and sign in" not in page.content
+    response = other.post(link)  # the confirm action, forged in a browser that did not sign in
+    assert response.status_code == 403
+    assert b"Continue with HaloPSA" in response.content
+    assert SESSION_KEY not in other.session
+    assert Identity.objects.get().user is None
+    assert EmailVerification.objects.get().used_at is None
+    assert AuditEvent.objects.filter(kind="verification_failed", detail__reason="other_browser").exists()
 
 
-def test_post_needs_the_csrf_token_of_the_confirm_page(portal, link):
+def test_continue_with_halopsa_starts_this_browsers_own_sso_sign_in(portal, sso_config, link):
+    other = Client(HTTP_HOST="acme.localhost")
+    response = other.post(link, {"action": "continue"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/sso/{sso_config.key}/login/?next=%2Finvoices%2F"
+    assert SESSION_KEY not in other.session
+    assert AuditEvent.objects.filter(kind="verification_reauth_started").exists()
+
+
+def test_the_confirm_page_says_what_is_being_linked_and_when(client, link):
+    content = client.get(link).content.decode()
+    verification = EmailVerification.objects.get()
+    assert "A sign-in through HaloPSA as <strong>Alice</strong> at" in content
+    assert verification.created_at.strftime("%H:%M") in content
+    assert "wants to open your billing account" in content
+    assert "This wasn&#x27;t me" in content or "This wasn't me" in content
+
+
+def test_post_needs_the_csrf_token_of_the_confirm_page(portal, first_login):
     browser = Client(HTTP_HOST="acme.localhost", enforce_csrf_checks=True)
+    first_login(c=browser)
+    link = path_of(link_from(mail.outbox[-1])[0])
     assert browser.post(link).status_code == 403
+    assert SESSION_KEY not in browser.session
     page = browser.get(link)
     token = page.context["csrf_token"]
     response = browser.post(link, {"csrfmiddlewaretoken": str(token)})
@@ -157,7 +184,9 @@ def test_another_portals_token_is_unknown_here(client, portal, link):
     other = Client(HTTP_HOST="globex.localhost")
     assert other.get(link).status_code == 404
     assert other.post(link).status_code == 404
-    assert email_verification_confirm(portal=globex, token=token, ip=None).status == "unknown"
+    assert email_verification_confirm(portal=globex, token=token, session=other.session, ip=None).status == (
+        "unknown"
+    )
     assert EmailVerification.objects.get().used_at is None
     # Still fine on its own portal.
     assert client.post(link).status_code == 302

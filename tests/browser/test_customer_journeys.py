@@ -172,3 +172,30 @@ def test_e_sso_only_portal_has_no_code_form_and_code_login_works_elsewhere(brows
     page.get_by_label(re.compile("code", re.I)).fill(code)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect_dashboard_of_acme(page, world)
+
+
+def test_f_a_link_opened_on_another_device_asks_for_halopsa_there(browser, world, dev_mailbox):
+    laptop = browser.new_page()
+    laptop.goto(world.at("/login/?next=/invoices/"))
+    laptop.get_by_role("link", name=SSO_BUTTON).click()
+    sign_in_at_standin(laptop, world, world.alice)
+    expect(laptop.get_by_role("heading", name="Check your email")).to_be_visible()
+    [message] = devmail_messages()
+    link = re.search(r"http://\S+/accounts/verify/[A-Za-z0-9_-]+/", message.text).group(0)
+
+    phone = browser.new_page()  # another browser context: another device, no cookies of the laptop
+    phone.goto(link)
+    expect(phone.get_by_role("heading", name="Confirm your email")).to_be_visible()
+    expect(phone.locator("#verify-what")).to_contain_text("A sign-in through HaloPSA as Alice Anderson at")
+    expect(phone.get_by_role("button", name="Confirm and sign in")).to_have_count(0)
+    expect(phone.get_by_role("button", name="This wasn't me")).to_be_visible()
+    shot(phone, "verify-other-device")
+    phone.get_by_role("button", name="Continue with HaloPSA").click()
+    sign_in_at_standin(phone, world, world.alice)
+
+    expect(phone).to_have_url(world.at("/invoices/"))
+    for invoice in world.acme_invoices:
+        expect(phone.get_by_role("link", name=invoice.number)).to_be_visible()
+    assert len(devmail_messages()) == 1  # the phone proved the same HaloPSA identity: no second mail
+    laptop.goto(world.at("/"))
+    expect(laptop).to_have_url(re.compile(r"/login/"))  # the laptop itself was not signed in
