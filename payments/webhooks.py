@@ -136,8 +136,25 @@ def _charge_refunded(*, account: StripeAccount, obj: dict, event_type: str) -> s
 
 
 def _setup_succeeded(*, account: StripeAccount, obj: dict, event_type: str) -> str:
-    # Saved cards are recorded when the browser returns (payments.cards); this is the safety net.
-    return "noted"
+    """The safety net for saved cards: recorded when the browser returns, or here if it never did."""
+    from portal.models import Customer
+
+    from .cards import SAVE_CARD_PURPOSE, saved_card_record
+    from .checkout import PaymentRefused
+
+    metadata = obj.get("metadata") or {}
+    if metadata.get("purpose") != SAVE_CARD_PURPOSE or str(metadata.get("portal")) != str(account.portal_id):
+        return "not ours"
+    customer = Customer.objects.filter(
+        portal_id=account.portal_id, pk=str(metadata.get("customer") or "0")
+    ).first()
+    if customer is None or not isinstance(obj.get("id"), str):
+        return "not ours"
+    try:
+        saved_card_record(account=account, customer=customer, setup_intent_id=obj["id"])
+    except PaymentRefused:
+        return "not saved"
+    return "card saved"
 
 
 __all__ = ["CardRefund", "WebhookRefused", "stripe_webhook_handle"]
