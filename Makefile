@@ -6,7 +6,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast bench lint format
+.PHONY: install run test test-fast bench loadtest lint format
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test-fast: install
 bench: install
 	$(PY) bench/sso_login.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
+
+## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
+## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"
+LOADTEST_ARGS ?=
+loadtest: install
+	$(PY) -m loadtest.run $(LOADTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

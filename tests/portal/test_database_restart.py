@@ -55,6 +55,9 @@ def server(cluster, tmp_path):
         "ALLOW_INSECURE_DEFAULTS": "true",
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "GUNICORN_WORKERS": "1",
+        "STATIC_ROOT": str(
+            tmp_path / "static"
+        ),  # not the checkout's staticfiles/ a test server may be reading
     }
     env.pop("CACHE_URL", None)
     env.pop("CELERY_BROKER_URL", None)

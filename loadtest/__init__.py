@@ -1,0 +1,1 @@
+"""``make loadtest``: the project's own load and fault suite (see ``run``)."""

@@ -1,0 +1,6 @@
+"""The production settings, for the loadtest's plain-http loopback servers (cookies not Secure)."""
+
+from portal.settings import *  # noqa: F403
+
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
