@@ -23,14 +23,15 @@ run: install
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-## test-fast: the suite on SQLite, skipping browser and broker tests
+## test-fast: the suite on SQLite, skipping browser, broker and real-server tests
 test-fast: install
-	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker" $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker and not server" $(PYTEST_ARGS)
 
 ## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls);
 ## card payments per second through the whole path and the pay page's p95 (localstripe, PostgreSQL)
 bench: install
 	$(PY) bench/sso_login.py
+	$(PY) bench/outbound_limits.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import html
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -49,7 +51,9 @@ __all__ = [
     "guarded_session",
     "insecure_http_allowed",
     "request",
+    "safe_text",
     "start_call_log",
+    "visible_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,29 @@ def append_query(url: str, params: dict) -> str:
     if not params:
         return url
     return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+def safe_text(value, limit: int = 200) -> str:
+    """Text from an answer made fit to show staff: a string, printable characters only, one
+    line, at most ``limit`` characters. Use it on the few fields a diagnosis checks (issuer,
+    endpoints, key ids, OAuth error codes), never on whole bodies or headers."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_INVISIBLE = re.compile(r"<(script|style|head|template|noscript)\b.*?</\1\s*>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>", re.S)
+
+
+def visible_text(body: bytes | str, limit: int = 160) -> str:
+    """The words a person would see on an HTML or text error page: scripts, styles and tags
+    removed, entities decoded, whitespace collapsed, capped. Markup never reaches staff."""
+    if isinstance(body, bytes):
+        body = body[:65536].decode("utf-8", "replace")
+    text = _TAG.sub(" ", _INVISIBLE.sub(" ", body[:65536]))
+    return safe_text(html.unescape(text), limit)
 
 
 @contextlib.contextmanager
@@ -221,21 +248,23 @@ def request(
             _breaker_check(breaker_key)
         with _slot(breaker_key or limit_key):
             adapter = _adapter(deadline=deadline, max_bytes=max_bytes, what=what)
-            with GuardedSession(adapter) as session:
-                response = session.request(method, url, allow_redirects=False, **kwargs)
+            try:
+                try:
+                    with GuardedSession(adapter) as session:
+                        response = session.request(method, url, allow_redirects=False, **kwargs)
+                except requests.RequestException as exc:
+                    raise _network_error(exc, url) from exc
+            except OutboundError as exc:
+                # Open the breaker while still holding the slot, so no caller waiting for the
+                # slot slips through to the broken provider in between.
+                if breaker_key is not None and exc.reason in _BREAKING:
+                    breaker_open(breaker_key, exc)
+                raise
         status = response.status_code
         return response
     except OutboundError as exc:
         reason = exc.reason
-        if breaker_key is not None and exc.reason in _BREAKING:
-            breaker_open(breaker_key, exc)
         raise
-    except requests.RequestException as exc:
-        error = _network_error(exc, url)
-        reason = error.reason
-        if breaker_key is not None:
-            breaker_open(breaker_key, error)
-        raise error from exc
     finally:
         duration_ms = int((time.monotonic() - started) * 1000)
         bytes_read = adapter.last_bytes_read if adapter is not None else 0

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -26,6 +27,24 @@ from urllib3.util import connection as urllib3_connection
 from .outbound_policy import OutboundError, Target, check_url
 
 CHUNK = 16 * 1024
+PROCESS_SLOT_WAIT = 0.5  # seconds a call may wait for a free process slot
+
+_process_slots: threading.BoundedSemaphore | None = None
+_process_slots_lock = threading.Lock()
+
+
+def process_slots() -> threading.BoundedSemaphore:
+    """How many outbound calls this process makes at once (OUTBOUND_MAX_CONCURRENT_PER_PROCESS).
+
+    gunicorn.conf.py gives each worker twice as many threads, so however many providers hang,
+    half of every worker's threads stay free for pages that need no provider (other portals,
+    /healthz). A call that finds no slot within a moment is refused as ``busy`` at once.
+    """
+    global _process_slots
+    with _process_slots_lock:
+        if _process_slots is None:
+            _process_slots = threading.BoundedSemaphore(settings.OUTBOUND_MAX_CONCURRENT_PER_PROCESS)
+        return _process_slots
 
 
 class Guard:
@@ -173,6 +192,18 @@ class GuardedAdapter(HTTPAdapter):
         return pool
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        slots = process_slots()
+        if not slots.acquire(timeout=min(self._seconds(), PROCESS_SLOT_WAIT)):
+            raise OutboundError(
+                "busy",
+                "This server is already waiting on as many outbound calls as it allows; try again shortly.",
+            )
+        try:
+            return self._send(request, verify=verify, cert=cert)
+        finally:
+            slots.release()
+
+    def _send(self, request, *, verify, cert):
         seconds = self._seconds()
         started = time.monotonic()
         target = check_url(request.url, what=self.what, timeout=seconds)

@@ -16,6 +16,8 @@ from django.core.validators import validate_email
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
+from portal.outbound import safe_text
+
 from . import http
 from .discovery import ProviderMetadata, provider_metadata
 from .errors import SSOFlowError, from_http_error
@@ -94,8 +96,10 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         except ValueError:
             body = None
         if response.status_code != 200:
+            # Only the OAuth error fields are shown (Try sign-in), sanitised: never the raw body.
             error = body.get("error", "") if isinstance(body, dict) else ""
             description = body.get("error_description", "") if isinstance(body, dict) else ""
+            error, description = safe_text(error or "", 60), safe_text(description or "", 200)
             hint = {
                 "invalid_client": " Check the client ID (and secret) in the config.",
                 "invalid_grant": " The code was rejected: check the login redirect URL registered at the provider.",
@@ -103,7 +107,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise SSOFlowError(
                 "token_endpoint_error",
                 f"The token endpoint answered {response.status_code} {error or '(no error code)'}"
-                f"{': ' + str(description)[:200] if description else ''}.{hint}",
+                f"{': ' + description if description else ''}.{hint}",
                 status=502 if response.status_code >= 500 else 400,
             )
         if not isinstance(body, dict):

@@ -5,24 +5,30 @@ When one of them is wrong, a login fails far from where the mistake was made; th
 the discovery document and the JWKS right away and names the value to fix (wrong issuer path,
 http vs https, trailing slash, unreachable host, ...).
 
-It deliberately bypasses the login flow's discovery/JWKS cache: the point is to see the provider
-as it answers now, e.g. right after the admin fixed something at HaloPSA. It goes through
-``sso.http`` (bounded timeouts, no redirects followed) and makes at most two requests.
+It deliberately bypasses the login flow's discovery/JWKS cache (and its circuit breaker): the
+point is to see the provider as it answers now, e.g. right after the admin fixed something at
+HaloPSA. It goes through ``portal.outbound`` (address policy, total deadline, byte cap, no
+redirects followed) and makes at most two requests.
+
+Staff choose the URL, so the answer may come from anything the portal can reach: the report shows
+only the fields it checks (the document's issuer, the endpoints, key ids and algorithms, OAuth
+``error``/``error_description``, the visible words of an error page), sanitised and capped, never a
+redirect's target, a raw body or headers.
 """
 
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import jwt
-import requests
-from django.conf import settings
+
+from portal.outbound import safe_text
 
 from . import http
+from .connection_fetch import fetch_json
 from .discovery import forget_provider
 from .events import sso_event_record
 from .models import SSOConfig, SSOEvent
-from .validators import HALOPSA_ISSUER_EXAMPLE, insecure_http_allowed
+from .validators import insecure_http_allowed
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SYMBOLS = {OK: "✓", WARN: "!", FAIL: "✗"}
@@ -93,127 +99,6 @@ class ConnectionReport:
         )
 
 
-# --- fetching -----------------------------------------------------------------------------------
-
-
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    port = port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return chain
-
-
-def _network_message(exc: http.ProviderHTTPError, url: str) -> str:
-    """Why a request failed before any answer, in words an admin can act on."""
-    host = urlsplit(url).hostname
-    chain = _exception_chain(exc)
-    text = " ".join(repr(item) for item in chain)
-    if exc.reason == "timeout":
-        connect, read = settings.SSO_HTTP_CONNECT_TIMEOUT, settings.SSO_HTTP_READ_TIMEOUT
-        if any(isinstance(item, requests.ConnectTimeout) for item in chain):
-            return (
-                f"Timed out connecting to {_host_port(url)} (after {connect:g} s): the host does not "
-                "answer. Check the issuer's host name, or whether a firewall blocks the portal."
-            )
-        return (
-            f"{host} accepted the connection but did not answer within {read:g} s. The provider may "
-            "be overloaded or down; try again later."
-        )
-    if exc.reason == "unreachable":
-        if any(isinstance(item, requests.exceptions.SSLError) for item in chain):
-            return (
-                f"The secure (https) connection to {host} failed: its TLS certificate is not valid "
-                "for that name, expired or self-signed. Check the issuer's host name."
-            )
-        if any(marker in text for marker in ("NameResolution", "Name or service not known", "getaddrinfo")):
-            return f"The host name {host} could not be found (DNS). Check the issuer URL for typos."
-        if "refused" in text.lower():
-            return (
-                f"{_host_port(url)} refused the connection: nothing is listening there. Check the host "
-                "name and port of the issuer URL, and that the provider is running."
-            )
-        return f"Could not connect to {_host_port(url)}. Check the issuer URL and that the provider is up."
-    if exc.reason == "response_too_large":
-        return f"{url} answered with a document far too large to be what we asked for."
-    return f"The request to {url} failed ({exc.message})."
-
-
-def _status_message(response: requests.Response, url: str, *, config: SSOConfig, what: str) -> str:
-    status = response.status_code
-    if status in (301, 302, 303, 307, 308):
-        location = response.headers.get("Location", "")
-        hint = "Check the issuer URL."
-        if location.startswith("https://") and url.startswith("http://"):
-            hint = "The provider wants https: change the issuer URL to start with https://."
-        elif location.endswith(DISCOVERY_PATH) and what == "discovery":
-            hint = f"The issuer is probably {location[: -len(DISCOVERY_PATH)]}."
-        return (
-            f"{url} answered with a redirect (HTTP {status}) to {location or 'nowhere'}; provider "
-            f"calls never follow redirects. {hint}"
-        )
-    if status == 404:
-        if what == "discovery":
-            hint = f"The issuer path is probably wrong: HaloPSA's issuer is {HALOPSA_ISSUER_EXAMPLE}"
-            path = urlsplit(config.issuer).path.rstrip("/")
-            if config.provider == SSOConfig.Provider.HALOPSA and not path.endswith("/auth"):
-                hint += f" (try {config.issuer.rstrip('/')}/auth)"
-            return (
-                f"Not found (HTTP 404) at {url}. {hint}: HaloPSA > Configuration > Integrations > "
-                "HaloPSA API > Authorisation Server."
-            )
-        return f"Not found (HTTP 404) at {url}, the address the discovery document gives for {what}."
-    if status in (401, 403):
-        return (
-            f"{url} refused access (HTTP {status}), but this document is public at an OpenID provider. "
-            "The URL probably points at something else; check the issuer URL."
-        )
-    if status >= 500:
-        return f"The provider failed (HTTP {status}) at {url}. It may be down; try again later."
-    return f"{url} answered HTTP {status} instead of the document."
-
-
-def _fetch_json(
-    report: ConnectionReport, name: str, url: str, *, config: SSOConfig, what: str
-) -> tuple[dict | None, int]:
-    """GET a JSON object, or add a failed check saying why not. Returns (document, milliseconds)."""
-    started = time.monotonic()
-    try:
-        response = http.request("GET", url, headers={"Accept": "application/json"})
-    except http.ProviderHTTPError as exc:
-        report.fail(name, _network_message(exc, url))
-        return None, 0
-    elapsed = int((time.monotonic() - started) * 1000)
-    if response.status_code != 200:
-        report.fail(name, _status_message(response, url, config=config, what=what))
-        return None, elapsed
-    try:
-        data = response.json()
-    except ValueError:
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-        report.fail(
-            name,
-            f"{url} answered, but not with JSON ({content_type}): this is not an OpenID Connect "
-            f"{'discovery document' if what == 'discovery' else 'key set'}. Check the issuer URL's path.",
-        )
-        return None, elapsed
-    if not isinstance(data, dict):
-        report.fail(name, f"{url} answered JSON, but not a JSON object.")
-        return None, elapsed
-    return data, elapsed
-
-
 # --- checks on the documents ---------------------------------------------------------------------
 
 
@@ -223,6 +108,15 @@ def _acceptable_url(value) -> bool:
     parts = urlsplit(value)
     schemes = ("https", "http") if insecure_http_allowed() else ("https",)
     return parts.scheme in schemes and bool(parts.hostname)
+
+
+def _policy_problem(value: str, *, what: str) -> str:
+    """Why the outbound policy refuses an endpoint (its scheme or its addresses), or ""."""
+    try:
+        http.check_url(value, what=what)
+    except http.OutboundError as exc:
+        return exc.message
+    return ""
 
 
 def _issuer_hint(configured: str, reported: str) -> str:
@@ -263,6 +157,7 @@ def _check_issuer(report: ConnectionReport, config: SSOConfig, doc: dict) -> Non
     elif reported == config.issuer:
         report.ok("Issuer", f"The document's issuer equals the configured issuer, {config.issuer}.")
     else:
+        reported = safe_text(reported, 200)
         report.fail(
             "Issuer",
             f"The discovery document says the issuer is “{reported}”, but this config has “{config.issuer}”. "
@@ -283,10 +178,18 @@ def _check_endpoints(report: ConnectionReport, doc: dict) -> None:
         if value in (None, ""):
             report.fail(name, f"The discovery document has no “{key}”: {consequence}.")
         elif not _acceptable_url(value):
-            shown = value if isinstance(value, str) else type(value).__name__
-            report.fail(name, f"“{key}” is “{shown[:200]}”, which is not an https URL: {consequence}.")
+            shown = safe_text(value, 200) if isinstance(value, str) else type(value).__name__
+            report.fail(name, f"“{key}” is “{shown}”, which is not an https URL: {consequence}.")
+        elif problem := _policy_problem(value, what=key):
+            report.fail(name, f"{problem} Until then {consequence}.")
         else:
-            report.ok(name, value)
+            report.ok(name, safe_text(value, 300))
+    for key in ("userinfo_endpoint", "end_session_endpoint"):
+        value = doc.get(key)
+        if isinstance(value, str) and value and (problem := _policy_problem(value, what=key)):
+            report.fail(
+                key.replace("_", " ").capitalize(), f"{problem} Sign-ins are refused while it is there."
+            )
     response_types = doc.get("response_types_supported")
     if isinstance(response_types, list) and "code" not in response_types:
         report.fail(
@@ -309,9 +212,18 @@ def _check_pkce(report: ConnectionReport, doc: dict) -> None:
     else:
         report.fail(
             "PKCE (S256)",
-            f"The provider's code_challenge_methods_supported is {methods!r}, without S256: this portal "
+            f"The provider's code_challenge_methods_supported is {_listed(methods)}, without S256: this portal "
             "always uses PKCE with S256 and the provider would refuse or ignore it.",
         )
+
+
+def _listed(value, limit: int = 8) -> str:
+    """A list of strings from the document, shown as the checked values they are (capped)."""
+    if not isinstance(value, list):
+        return "not a list"
+    items = [safe_text(item, 40) for item in value[:limit] if isinstance(item, str)]
+    more = f" and {len(value) - limit} more" if len(value) > limit else ""
+    return (", ".join(items) or "empty") + more
 
 
 @dataclass(frozen=True)
@@ -338,13 +250,13 @@ def _usable_keys(keys: list) -> tuple[list[_Key], list[str]]:
             ignored.append("an entry that is not a key object")
             continue
         kty, use = raw.get("kty"), raw.get("use")
-        kid = str(raw.get("kid") or "")
-        label = f"{kty} key" + (f" {kid[:40]}" if kid else "")
+        kid = safe_text(raw.get("kid") or "", 40)
+        label = f"{safe_text(kty, 10)} key" + (f" {kid}" if kid else "")
         if kty not in ("RSA", "EC", "OKP"):
-            ignored.append(f"a key of unknown type “{str(kty)[:20]}”")
+            ignored.append(f"a key of unknown type “{safe_text(kty, 20)}”")
             continue
         if use not in (None, "sig"):
-            ignored.append(f"{label} (use “{str(use)[:20]}”, not for signatures)")
+            ignored.append(f"{label} (use “{safe_text(use, 20)}”, not for signatures)")
             continue
         key_ops = raw.get("key_ops")
         if isinstance(key_ops, list) and "verify" not in key_ops:
@@ -355,7 +267,14 @@ def _usable_keys(keys: list) -> tuple[list[_Key], list[str]]:
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
             ignored.append(f"{label} (unreadable)")
             continue
-        usable.append(_Key(kty=kty, kid=kid, alg=str(raw.get("alg") or ""), crv=str(raw.get("crv") or "")))
+        usable.append(
+            _Key(
+                kty=kty,
+                kid=kid,
+                alg=safe_text(raw.get("alg") or "", 20),
+                crv=safe_text(raw.get("crv") or "", 20),
+            )
+        )
     return usable, ignored
 
 
@@ -378,7 +297,7 @@ def _check_keys(report: ConnectionReport, config: SSOConfig, doc: dict, jwks_uri
     if not _acceptable_url(jwks_uri):
         report.fail("Signing keys", "Not checked: the discovery document gives no usable jwks_uri.")
         return None
-    jwks, elapsed = _fetch_json(report, "Signing keys", jwks_uri, config=config, what="its signing keys")
+    jwks, elapsed = fetch_json(report, "Signing keys", jwks_uri, config=config, what="its signing keys")
     if jwks is None:
         return None
     keys = jwks.get("keys")
@@ -413,7 +332,7 @@ def _check_algorithms(report: ConnectionReport, doc: dict, usable: list[_Key] | 
             "RS256 is expected."
         )
     else:
-        effective = [str(alg) for alg in advertised]
+        effective = [safe_text(alg, 20) for alg in advertised[:20]]
         missing_note = ""
     asymmetric = [alg for alg in effective if alg != "none" and not alg.startswith("HS")]
     if not asymmetric:
@@ -441,7 +360,7 @@ def _check_algorithms(report: ConnectionReport, doc: dict, usable: list[_Key] | 
 
 def _check_client_auth(report: ConnectionReport, config: SSOConfig, doc: dict) -> None:
     advertised = doc.get("token_endpoint_auth_methods_supported")
-    methods = [str(m) for m in advertised] if isinstance(advertised, list) else None
+    methods = [safe_text(m, 40) for m in advertised[:10]] if isinstance(advertised, list) else None
     if config.has_client_secret:
         usable = [
             m
@@ -475,7 +394,8 @@ def _check_end_session(report: ConnectionReport, config: SSOConfig, doc: dict) -
     endpoint = doc.get("end_session_endpoint")
     if _acceptable_url(endpoint):
         report.ok(
-            "End-session endpoint", f"{endpoint}: signing out of the portal also signs out at the provider."
+            "End-session endpoint",
+            f"{safe_text(endpoint, 300)}: signing out of the portal also signs out at the provider.",
         )
         return
     landing = (
@@ -509,7 +429,7 @@ def run_checks(*, config: SSOConfig) -> ConnectionReport:
     """All checks, without writing anything (``sso_connection_test`` also logs the result)."""
     report = ConnectionReport(issuer=config.issuer)
     url = config.issuer.rstrip("/") + DISCOVERY_PATH
-    doc, elapsed = _fetch_json(report, "Discovery document", url, config=config, what="discovery")
+    doc, elapsed = fetch_json(report, "Discovery document", url, config=config, what="discovery")
     if doc is None:
         return report
     report.ok("Discovery document", f"Found it at {url} (answered in {elapsed} ms).")

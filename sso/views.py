@@ -17,6 +17,7 @@ from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts.redirects import safe_next_url
+from portal import safe_cache
 
 from . import http
 from .discovery import provider_metadata
@@ -268,9 +269,33 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             )
 
     def provider_error(self, request, *, config, state: str):
+        """The provider sent the person back with ``error=``. Its text is recorded only for a login
+        this browser started with this config: anyone can open ``/callback?iss=<key>&error=…``,
+        and without that check they could write whatever they like into the config's "Last
+        attempts". Unsolicited errors are only counted (``unsolicited_provider_errors``)."""
         pending = pop_state(request, state) if state else None
         request.session.save()
-        if request.user.is_authenticated and pending is not None:
+        solicited = (
+            pending is not None
+            and pending.config_key == config.key
+            and pending.portal_id == request.portal.id
+        )
+        if not solicited:
+            count = unsolicited_provider_error_count(config=config, increment=True)
+            logger.info(
+                "unsolicited provider error on the callback",
+                extra={"portal": request.portal.host, "config_key": config.key, "count_today": count},
+            )
+            return sso_error_page(
+                request,
+                SSOFlowError(
+                    "provider_error_unsolicited",
+                    "A provider error arrived for no sign-in pending in this browser.",
+                    public_message="This sign-in attempt has expired or was already used. Please start again.",
+                ),
+                config=config,
+            )
+        if request.user.is_authenticated:
             auth.logout(request)
         error = request.GET.get("error", "")[:100]
         description = request.GET.get("error_description", "")[:300]
@@ -287,6 +312,20 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             ),
             config=config,
         )
+
+
+def unsolicited_provider_error_count(*, config, increment: bool = False) -> int:
+    """Callback errors with no pending state for ``config`` in the last day (a counter in the
+    shared cache, per portal and config: no text from the request is kept)."""
+    key = f"sso:unsolicited-errors:{config.portal_id}:{config.key}"
+    if not increment:
+        return int(safe_cache.get(key) or 0)
+    safe_cache.add(key, 0, timeout=24 * 3600)
+    try:
+        return safe_cache.incr(key) or 0  # the cache down: not counted, still not recorded
+    except ValueError:
+        safe_cache.add(key, 1, timeout=24 * 3600)
+        return 1
 
 
 def dry_run_forbidden() -> SSOFlowError:

@@ -115,4 +115,6 @@ def _handler(provider: BadProvider):
                 self._write(kind, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             self.close_connection = True
 
+        do_POST = do_GET  # a token endpoint that drips: the request body is simply never read
+
     return Handler

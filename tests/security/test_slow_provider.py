@@ -4,11 +4,15 @@ The worker-exhaustion half (a real gunicorn under attack) is in test_worker_exha
 """
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from portal import outbound
+from sso.models import SSOEvent
 from tests.badprovider import BadProvider
+from tests.factories import SSOConfigFactory
+from tests.oidc_op import TinyOP
 
 
 @pytest.fixture
@@ -88,3 +92,47 @@ def test_after_a_failure_calls_with_the_same_breaker_key_fail_at_once(bad, setti
     with pytest.raises(outbound.OutboundError) as other:
         outbound.get_json(bad.url("/hang/doc"), breaker_key="portal-2|issuer")
     assert other.value.reason == "timeout"
+
+
+@pytest.mark.django_db
+def test_a_login_start_with_a_dripping_discovery_answers_504_within_the_deadline(
+    client, portal, bad, settings
+):
+    settings.OUTBOUND_DEADLINE_SECONDS = 3
+    config = SSOConfigFactory(portal=portal, issuer=bad.url("/drip-headers"))
+    started = time.monotonic()
+
+    response = client.get(f"/sso/{config.key}/login/")
+
+    assert time.monotonic() - started < 4
+    assert response.status_code == 504
+    assert b"answering right now" in response.content
+    # The next login start answers from the failure at once, without calling the provider.
+    started = time.monotonic()
+    assert client.get(f"/sso/{config.key}/login/").status_code == 503
+    assert time.monotonic() - started < 0.5
+    assert bad.hits["drip-headers"] == 1
+
+
+@pytest.mark.django_db
+def test_a_callback_with_a_dripping_token_endpoint_answers_within_the_deadline(client, portal, bad, settings):
+    """Token, keys and userinfo calls together stay inside one login deadline."""
+    import requests as plain_requests
+
+    settings.OUTBOUND_DEADLINE_SECONDS = 3
+    op = TinyOP()
+    try:
+        op.knobs.discovery_overrides = {"token_endpoint": bad.url("/drip-body/token")}
+        config = SSOConfigFactory(portal=portal, issuer=op.issuer, client_id=op.client_id)
+        authorize = client.get(f"/sso/{config.key}/login/")["Location"]
+        callback = plain_requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"]
+        started = time.monotonic()
+
+        parts = urlsplit(callback)
+        response = client.get(f"{parts.path}?{parts.query}")
+
+        assert time.monotonic() - started < 4
+        assert response.status_code == 504
+        assert SSOEvent.objects.get(config=config).reason == "token_endpoint_timeout"
+    finally:
+        op.stop()

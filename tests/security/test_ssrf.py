@@ -236,3 +236,111 @@ def test_endpoints_of_a_cached_document_are_checked_again_when_called(settings, 
         assert op.calls("/jwks") == []
     finally:
         op.stop()
+
+
+# --- TLS to the pinned address keeps the host name for SNI and the certificate check -------------
+
+
+def _certificate(tmp_path, name: str):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https server on 127.0.0.1 with a certificate for provider.example; records the SNI."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert_path, key_path = _certificate(tmp_path, "provider.example")
+    seen = {"sni": [], "host": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen["host"].append(self.headers.get("Host"))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    context.sni_callback = lambda sock, name, ctx: seen["sni"].append(name)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1], cert_path, seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def provider_dns(monkeypatch):
+    """provider.example and impostor.example resolve to loopback (a stand-in for public DNS)."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def dns(host, port, *args, **kwargs):
+        if host in ("provider.example", "impostor.example"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+
+
+def test_https_to_the_pinned_address_verifies_the_certificate_for_the_host_name(tls_server, provider_dns):
+    port, ca, seen = tls_server
+
+    data = outbound.get_json(f"https://provider.example:{port}/doc", verify=str(ca))
+
+    assert data == {"ok": True}
+    assert seen["sni"] == ["provider.example"]
+    assert seen["host"] == [f"provider.example:{port}"]
+
+
+def test_a_certificate_for_another_name_is_refused(tls_server, provider_dns):
+    port, ca, seen = tls_server
+
+    with pytest.raises(outbound.OutboundError) as exc:
+        outbound.get_json(f"https://impostor.example:{port}/doc", verify=str(ca))
+
+    assert exc.value.reason == "unreachable"
+    assert seen["host"] == []
