@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# make bench: a PostgreSQL server and base name (the run makes <name>_portal, <name>_stock, <name>_scale
+# anew) and a Redis database for the production-shaped portal's cache.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: install run test test-fast bench loadtest lint format
 
@@ -27,10 +31,13 @@ test: install
 test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker and not server" $(PYTEST_ARGS)
 
-## bench: a returning person's SSO login against a loopback provider (median/p95, provider calls);
-## card payments per second through the whole path and the pay page's p95 (localstripe, PostgreSQL)
+## bench: returning SSO logins side by side (portal on PostgreSQL+Redis and SQLite, stock
+## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, what a
+## hostile provider costs (bench/outbound_limits.py), and card payments per second through the whole path
+## with the pay page's p95 (bench/bench_payments.py: localstripe, PostgreSQL)
 bench: install
-	$(PY) bench/sso_login.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 

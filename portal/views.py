@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 import redis
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -45,11 +44,17 @@ def dashboard(request):
 def invoice_list(request):
     filter_form = InvoiceFilterForm(request.GET)
     filters = filter_form.filters()
+    customer_ids = selectors.customer_ids_for_user(user=request.user, portal=request.portal)
     invoices = selectors.invoices_for_user(
-        user=request.user, portal=request.portal, status=filters["status"] or None, order=filters["sort"]
+        user=request.user,
+        portal=request.portal,
+        status=filters["status"] or None,
+        order=filters["sort"],
+        customer_ids=customer_ids,
     )
-    # get_page() turns a missing, malformed or out-of-range ?page= into the first or last page.
-    page = Paginator(invoices, INVOICES_PER_PAGE).get_page(request.GET.get("page"))
+    page = selectors.invoice_page(
+        invoices=invoices, number=request.GET.get("page"), per_page=INVOICES_PER_PAGE
+    )
     params = filter_form.query_params()
     context = {
         "page": page,
@@ -58,7 +63,7 @@ def invoice_list(request):
         "filters": filters,
         "status_label": Invoice.Status(filters["status"]).label if filters["status"] else "",
         "filter_query": urlencode(params),
-        "has_access": selectors.customers_for_user(user=request.user, portal=request.portal).exists(),
+        "has_access": bool(customer_ids),
         "sort_links": _sort_links(params, filters["sort"]),
     }
     return render(request, "portal/invoice_list.html", context)

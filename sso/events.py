@@ -1,8 +1,8 @@
 """The SSO event log: one row per sign-in attempt, with the precise reason.
 
-Rows are written outside the request's transaction outcome (they are the record of what went
-wrong), and never hold tokens, codes or secrets: only the stable reason, a human message, and
-the subject/email once they are known.
+Refusals are written on their own, whatever else rolls back (they are the record of what went
+wrong); a successful sign-in's row commits with the sign-in itself. Rows never hold tokens, codes
+or secrets: only the stable reason, a human message, and the subject/email once they are known.
 """
 
 import json

@@ -1,0 +1,91 @@
+"""Where a returning login's callback spends its time: cProfile and the SQL of one callback.
+
+In the benchmark only (never in production code): Django in-process with the test client on a fresh
+PostgreSQL database, the tests' provider on loopback, ``--rounds`` warm callbacks under cProfile.
+Prints the queries of one callback (in order) and the functions by cumulative time.
+Run: ``.venv/bin/python bench/profile_callback.py`` (``BENCH_DATABASE_URL`` as for ``make bench``).
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
+    )
+    args = parser.parse_args()
+    from bench.run import fresh_postgres_database
+
+    os.environ["DATABASE_URL"] = fresh_postgres_database(args.database_url, "profile")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("CONN_MAX_AGE", "60")
+    import django
+
+    django.setup()
+    import requests
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+    from bench.scale import seed
+    from tests.oidc_op import TinyOP
+
+    setup_test_environment()
+    call_command("migrate", verbosity=0, interactive=False)
+    op = TinyOP()
+    try:
+        config, _invoice = seed(portals=1, invoices=10, issuer=op.issuer)
+        client = Client(HTTP_HOST="acme.localhost")
+
+        def callback_path() -> str:
+            client.cookies.clear()
+            authorize = client.get(f"/sso/{config.key}/login/")["Location"]
+            location = urlsplit(requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"])
+            return f"{location.path}?{location.query}"
+
+        for _ in range(5):
+            assert client.get(callback_path()).status_code == 302
+        path = callback_path()
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 302
+        print(f"queries in one callback: {len(captured)}")
+        for n, query in enumerate(captured.captured_queries, 1):
+            print(f"  {n:2}. {query['sql'][:150]}")
+        profiler, elapsed = cProfile.Profile(), 0.0
+        for _ in range(args.rounds):
+            path = callback_path()
+            began = time.perf_counter()
+            profiler.enable()
+            response = client.get(path)
+            profiler.disable()
+            elapsed += time.perf_counter() - began
+            assert response.status_code == 302
+        print(
+            f"\n{args.rounds} callbacks under cProfile: {elapsed * 1000 / args.rounds:.1f} ms each (profiled)"
+        )
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+        print(out.getvalue())
+    finally:
+        op.stop()
+
+
+if __name__ == "__main__":
+    main()
