@@ -5,6 +5,7 @@ backoff; after the last retry the row stays unsent and beat's ``requeue_unsent_m
 later, until the row expires or its attempt budget is spent.
 """
 
+import logging
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -15,6 +16,9 @@ from .outbox import (
     outbox_send_email_verification,
     outbox_send_login_code,
 )
+from .retention import accounts_prune
+
+logger = logging.getLogger("accounts.retention")
 
 MAIL_TASK_OPTIONS = {
     "autoretry_for": (SMTPException, OSError),
@@ -45,3 +49,11 @@ def send_code_alert(failure_day_id: int) -> bool:
 @shared_task(name="accounts.tasks.requeue_unsent_mail", ignore_result=True)
 def requeue_unsent_mail(everything: bool = False) -> int:
     return outbox_requeue_unsent(everything=everything)
+
+
+@shared_task(name="accounts.tasks.prune_old_records", ignore_result=True)
+def prune_old_records() -> dict:
+    """Beat, daily: old audit rows, expired codes and verifications (see accounts.retention)."""
+    deleted = accounts_prune()
+    logger.info("accounts_pruned", extra=deleted)
+    return deleted

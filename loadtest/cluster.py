@@ -90,6 +90,7 @@ class Stack:
             DATABASE_URL=self.pg.url(),
             DEBUG="false",
             SECRET_KEY="loadtest-only-" + "k" * 50,
+            FIELD_ENCRYPTION_KEY="bG9hZHRlc3Qtb25seS1maWVsZC1rZXktMDEyMzQ1Njc=",
             SECURE_SSL_REDIRECT="false",
             SSO_ALLOW_INSECURE_HTTP="true",
             SSO_PROVIDER_ALLOWED_NETWORKS="127.0.0.1/32",

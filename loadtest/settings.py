@@ -4,3 +4,5 @@ from portal.settings import *  # noqa: F403
 
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SESSION_COOKIE_NAME = "sessionid"  # __Host- cookies need https
+CSRF_COOKIE_NAME = "csrftoken"

@@ -8,6 +8,7 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         # The "Portal administrators" group, ensured after every migrate (see portal.permissions).
+        from . import checks  # noqa: F401  (registers the system checks)
         from .permissions import ensure_portal_admin_group
 
         post_migrate.connect(ensure_portal_admin_group, sender=self, dispatch_uid="portal_admin_group")

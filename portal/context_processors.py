@@ -1,4 +1,9 @@
+import re
+
 from django.conf import settings
+
+DEFAULT_BRAND_COLOUR = "#1a56db"
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 # Pages whose URL carries a one-time code or token. The <meta name="referrer"> in base.html
 # overrides the Referrer-Policy header, so it must not undo the header's no-referrer there.
@@ -12,8 +17,17 @@ SAME_ORIGIN_URL_NAMES = frozenset({"accounts:verify"})
 
 
 def portal(request):
-    """Branding for every template: the portal's name, colour and logo."""
-    return {"portal": getattr(request, "portal", None)}
+    """Branding for every template: the portal's name, colour and logo.
+
+    ``brand_colour`` goes into a ``<style>`` element, where HTML escaping does not stop CSS: only
+    a plain ``#rrggbb`` is ever put there, whatever the database holds.
+    """
+    current = getattr(request, "portal", None)
+    colour = getattr(current, "primary_colour", "") or ""
+    return {
+        "portal": current,
+        "brand_colour": colour if _HEX_COLOUR.fullmatch(colour) else DEFAULT_BRAND_COLOUR,
+    }
 
 
 def referrer_policy(request):

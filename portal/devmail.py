@@ -33,6 +33,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from . import csp
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGES = 200
@@ -227,4 +229,10 @@ def mailbox_detail(request, message_id: str):
     message = devmail_message(message_id=message_id)
     if message is None:
         raise Http404("No such message (the mailbox keeps the newest messages only).")
-    return _no_store(render(request, "portal/devmail_detail.html", {"mail": message}))
+    response = render(request, "portal/devmail_detail.html", {"mail": message})
+    # The mail's HTML (our own templates) styles itself inline; the srcdoc frame inherits this page's
+    # policy, so this page alone allows inline styles. Scripts stay refused (and the frame is sandboxed).
+    response[csp.HEADER] = csp.csp_header_value(request.csp_nonce).replace(
+        f"style-src 'self' 'nonce-{request.csp_nonce}'", "style-src 'self' 'unsafe-inline'"
+    )
+    return _no_store(response)

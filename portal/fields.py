@@ -1,47 +1,44 @@
-"""TEMPORARY shim (payments branch): ``EncryptedTextField`` until the secrets engineer's
-``portal/fields.py`` and ``portal/crypto.py`` land on main and replace this file whole.
+"""``EncryptedTextField``: a model field whose database column holds only a Fernet token.
 
-The database holds a Fernet token keyed from ``FIELD_ENCRYPTION_KEY`` (or, in this shim only,
-derived from ``SECRET_KEY``); Python sees plaintext. Blank stays blank.
+Python code reads and writes plaintext ``str``; ``portal.crypto`` encrypts on the way to the
+database and decrypts on the way back. An empty value is stored as an empty string (a blank
+credential is not a secret, and ``filter(field="")`` keeps working). Any other lookup on the field
+is meaningless (each encryption of the same text differs), so the field is never used to search.
+
+Every model field of this class is re-encrypted with the newest key by ``manage.py rotate_secrets``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
 from django.db import models
 
-
-def _fernet() -> Fernet:
-    configured = getattr(settings, "FIELD_ENCRYPTION_KEY", "") or ""
-    first = configured.split(",")[0].strip() if configured else ""
-    if first:
-        return Fernet(first.encode())
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(settings.SECRET_KEY.encode()).digest()))
-
-
-def encrypt(value: str) -> str:
-    return _fernet().encrypt(value.encode()).decode()
-
-
-def decrypt(value: str) -> str:
-    return _fernet().decrypt(value.encode()).decode()
+from . import crypto
 
 
 class EncryptedTextField(models.TextField):
+    description = "Text encrypted at rest with FIELD_ENCRYPTION_KEY"
+
     def from_db_value(self, value, expression, connection):
-        if not value:
+        if value is None or value == "":
             return value
-        try:
-            return decrypt(value)
-        except InvalidToken:
-            return ""
+        return crypto.decrypt(value)
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
-        if not value:
+        if value is None or value == "":
             return value
-        return encrypt(value)
+        return crypto.encrypt(value)
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], EncryptedTextField]]:
+    """Every (concrete model, field) pair holding an ``EncryptedTextField``, across installed apps."""
+    from django.apps import apps
+
+    found = []
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        for field in model._meta.concrete_fields:
+            if isinstance(field, EncryptedTextField):
+                found.append((model, field))
+    return found

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -26,6 +27,29 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG and len(SECRET_KEY) < 50:
+    # Sessions, CSRF tokens and code HMACs are only as strong as this key.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters when DEBUG is off; make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+# With DEBUG off, console mail, a local-memory cache and inline tasks are refused at start (see
+# portal.checks) unless this is true: automated checks on one machine only, never production.
+ALLOW_INSECURE_DEFAULTS = env.bool("ALLOW_INSECURE_DEFAULTS", default=False)
+
+# Fernet keys that encrypt stored credentials (portal.crypto), newest first: encryption uses the
+# first, decryption tries each, so rotation is "prepend a key, run rotate_secrets, drop the old one".
+# The dev key below is public; it exists only so DEBUG setups start without configuration.
+_DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be set when DEBUG is off (one or more Fernet keys, newest first; "
+            "make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
+        )
+    FIELD_ENCRYPTION_KEY = [_DEV_FIELD_ENCRYPTION_KEY]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
 
@@ -48,6 +72,7 @@ MIDDLEWARE = [
     "portal.middleware.HealthCheckMiddleware",
     "portal.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.PortalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -74,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
                 "portal.context_processors.referrer_policy",
+                "portal.csp.csp_nonce",
             ],
         },
     },
@@ -218,7 +244,19 @@ CELERY_BEAT_SCHEDULE = {
     "payments-reconcile": {"task": "payments.tasks.reconcile_pending", "schedule": 300.0},
     "payments-requeue-notices": {"task": "payments.tasks.requeue_notices", "schedule": 60.0},
     "payments-autopay": {"task": "payments.tasks.autopay_run", "schedule": 3600.0},
+    # Retention: old events, expired codes, verifications and sessions (see */retention.py).
+    "prune-old-sso-events": {"task": "sso.tasks.prune_old_events", "schedule": crontab(minute=10, hour=3)},
+    "prune-old-accounts-records": {
+        "task": "accounts.tasks.prune_old_records",
+        "schedule": crontab(minute=20, hour=3),
+    },
+    "prune-expired-sessions": {
+        "task": "portal.tasks.prune_expired_sessions",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
+# Days the SSO event log and the audit trail are kept before the daily prune removes them.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 
 # --- SSO ------------------------------------------------------------------------------------
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
@@ -248,6 +286,8 @@ SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 36
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)
 SSO_STATE_MAX_AGE = env.int("SSO_STATE_MAX_AGE", default=15 * 60)
 SSO_CLOCK_LEEWAY = env.int("SSO_CLOCK_LEEWAY", default=60)
+# An ID token whose iat lies further back than this (seconds, plus the leeway) is refused, even if exp is ahead.
+SSO_MAX_TOKEN_AGE = env.int("SSO_MAX_TOKEN_AGE", default=600)
 
 # What mozilla-django-oidc's request view reads from settings (see sso/views.py). Nothing
 # provider-specific is set globally: endpoints, client ID, secret and scope come from the
@@ -307,6 +347,23 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # __Host- cookies are Secure, host-only and path=/: a sibling subdomain (another portal on a
+    # shared parent domain) or a plain-http page cannot set or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+# Sources every page may load from (portal.csp); a feature needing another origin adds it here.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "https:"],  # a portal's logo may be any https URL
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+}
 
 # --- logging: structured (one JSON object a line) to stdout ----------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -167,7 +167,14 @@ class SSOConfigAdmin(PortalScopedAdmin):
         secret = form.secret_change()
         if change:
             current = SSOConfig.objects.select_related("portal").get(pk=obj.pk)
+            had_secret = current.has_client_secret
             sso_config_update(config=current, client_secret=secret, actor=request.user, **data)
+            if had_secret and secret is None and not current.has_client_secret:
+                messages.warning(
+                    request,
+                    "The stored client secret was removed because the issuer or client ID changed. "
+                    "If this application has a client secret, enter it again.",
+                )
         else:
             portal = admin_portal(request) or form.cleaned_data["portal"]
             created = sso_config_create(portal=portal, client_secret=secret or "", actor=request.user, **data)

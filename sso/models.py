@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from portal.fields import EncryptedTextField
+
 DEFAULT_SCOPE = "openid profile email"
 
 
@@ -33,7 +35,8 @@ class SSOConfig(models.Model):
         help_text="HaloPSA: Configuration > Integrations > HaloPSA API > View Applications > your application "
         "> Client ID. Use the “Authorisation Code (Native application)” method.",
     )
-    client_secret = models.CharField(
+    # Encrypted at rest (FIELD_ENCRYPTION_KEY); max_length bounds what staff may enter, not the token.
+    client_secret = EncryptedTextField(
         max_length=500,
         blank=True,
         help_text="Only if the HaloPSA application has a client secret. Leave empty for a public (PKCE) client.",

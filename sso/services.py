@@ -108,6 +108,10 @@ def sso_config_update(
 
     The key and the portal never change: both are part of URLs registered at the provider.
     Only changed fields are written (``update_fields``), and an unchanged call writes nothing.
+
+    A new issuer or client ID clears the stored secret unless this same call sets one: the secret
+    belongs to one application at one provider, and kept, it would be sent (as ``Basic`` auth) to
+    whatever token endpoint the new issuer names, an address the person editing chose.
     """
     values = {
         name: value
@@ -127,6 +131,9 @@ def sso_config_update(
     }
     cleaned = sso_config_clean(portal=config.portal, values=values, instance=config)
     changed = [name for name, value in cleaned.items() if getattr(config, name) != value]
+    if client_secret is None and config.client_secret and {"issuer", "client_id"} & set(changed):
+        cleaned["client_secret"] = ""
+        changed.append("client_secret")
     if not changed:
         return config
     old_issuer = config.issuer

@@ -31,3 +31,13 @@ def sso_session_adopt(request, *, identity) -> None:
     request.session[SESSION_CONFIG_KEY] = config.key
     if isinstance(pending, dict) and pending.get("config_key") == config.key and pending.get("id_token"):
         request.session[SESSION_ID_TOKEN] = pending["id_token"]
+
+
+def sso_session_persist(request) -> None:
+    """Write the session now, so a popped state is gone even if what follows fails.
+
+    Only a browser that already has a session is written: an anonymous visitor who started no
+    sign-in (a forged or replayed callback URL) must not get a new session row for each request.
+    """
+    if request.session.session_key is not None:
+        request.session.save()

@@ -9,6 +9,7 @@ who knows the public key forge tokens), by a key chosen by ``kid`` or else by ``
 
 import hmac
 import json
+import time
 
 import jwt
 from django.conf import settings
@@ -145,12 +146,29 @@ def validate_id_token(*, id_token: str, config, metadata: ProviderMetadata, nonc
     if claims is None:
         raise _refuse("bad_signature", "The ID token's signature does not verify with the provider's keys.")
     _check_azp(claims, client_id=config.client_id)
+    _check_age(claims)
     token_nonce = claims.get("nonce")
     if not nonce or not isinstance(token_nonce, str) or not hmac.compare_digest(token_nonce, nonce):
         raise _refuse("nonce_mismatch", "The ID token's nonce does not match the one this sign-in sent.")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise _refuse("missing_claim", "The ID token has an empty 'sub' claim.")
     return claims
+
+
+def _check_age(claims: dict) -> None:
+    """Refuse an ID token issued too long ago, whatever its ``exp`` says.
+
+    A provider may hand out tokens valid for a week; one captured (a log, a proxy, a browser
+    history) could otherwise be replayed for that long wherever a nonce is known. A sign-in answer
+    is minutes old at most, so ``iat`` older than ``SSO_MAX_TOKEN_AGE`` (plus the clock leeway) is refused.
+    """
+    age = time.time() - float(claims["iat"])
+    if age > settings.SSO_MAX_TOKEN_AGE + settings.SSO_CLOCK_LEEWAY:
+        raise _refuse(
+            "token_too_old",
+            f"The ID token was issued {int(age)} s ago, more than the {settings.SSO_MAX_TOKEN_AGE} s "
+            "allowed (SSO_MAX_TOKEN_AGE); check the server clocks.",
+        )
 
 
 def _check_azp(claims: dict, *, client_id: str) -> None:

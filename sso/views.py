@@ -27,7 +27,7 @@ from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
 from .selectors import sso_config_by_key
-from .session import sso_session_hold, sso_session_start
+from .session import sso_session_hold, sso_session_persist, sso_session_start
 from .state import annotate_state, pop_state
 
 logger = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 config=config,
             )
         pending = pop_state(request, state)
-        request.session.save()  # single use, even if everything below fails
+        sso_session_persist(request)  # single use, even if everything below fails
         try:
             self.check_pending(request, pending=pending, config=config, iss_values=iss_values)
         except SSOFlowError as exc:
@@ -278,7 +278,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         and without that check they could write whatever they like into the config's "Last
         attempts". Unsolicited errors are only counted (``unsolicited_provider_errors``)."""
         pending = pop_state(request, state) if state else None
-        request.session.save()
+        sso_session_persist(request)
         solicited = (
             pending is not None
             and pending.config_key == config.key

@@ -112,9 +112,16 @@ class Browser:
         self.chromium = chromium
         self.request = request
         self.contexts = []
+        #: Console messages of the portal's pages that report a Content-Security-Policy violation.
+        self.csp_violations: list[str] = []
+
+    def _watch_console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def new_context(self):
         context = self.chromium.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
+        context.on("console", self._watch_console)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
         self.contexts.append(context)
@@ -162,6 +169,8 @@ def browser(chromium, request):
     yield helper
     helper.save_artifacts()
     helper.close()
+    # Every journey doubles as a check of the portal's Content-Security-Policy (portal.csp).
+    assert not helper.csp_violations, "\n".join(helper.csp_violations)
 
 
 @pytest.fixture

@@ -10,17 +10,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # Variables an operator sets (and tests/settings.py defaults for the test process): start clean.
+# FIELD_ENCRYPTION_KEY is not among them: the test key passes through, as a deployment always has one.
 OPERATOR_VARIABLES = {
     "DATABASE_URL",
     "EMAIL_URL",
     "DEBUG",
     "SECRET_KEY",
+    "ALLOW_INSECURE_DEFAULTS",
     "SSO_ALLOW_INSECURE_HTTP",
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
     "CELERY_BROKER_URL",
     "CELERY_TASK_ALWAYS_EAGER",
 }
+
+
+PRODUCTION_FIELD_KEY = "Ok9rbWyZU0usH2alwaCybKUYf0ikyW5nHTQJ69f26iU="
 
 
 def settings_in_fresh_process(env: dict, *names: str) -> dict:
@@ -52,9 +57,27 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY must be set" in result["stderr"]
 
 
+def test_production_refuses_to_start_without_a_field_encryption_key():
+    result = settings_in_fresh_process(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": ""}, "FIELD_ENCRYPTION_KEY"
+    )
+
+    assert result["returncode"] != 0
+    assert "FIELD_ENCRYPTION_KEY must be set" in result["stderr"]
+
+
+def test_field_encryption_key_is_a_list_newest_first():
+    result = settings_in_fresh_process(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": f"{PRODUCTION_FIELD_KEY},older"},
+        "FIELD_ENCRYPTION_KEY",
+    )
+
+    assert result["FIELD_ENCRYPTION_KEY"] == str([PRODUCTION_FIELD_KEY, "older"])
+
+
 def test_production_turns_on_secure_cookies_hsts_and_the_proxy_header():
     result = settings_in_fresh_process(
-        {"DEBUG": "false", "SECRET_KEY": "x" * 50},
+        {"DEBUG": "false", "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": PRODUCTION_FIELD_KEY},
         "SESSION_COOKIE_SECURE",
         "CSRF_COOKIE_SECURE",
         "SECURE_HSTS_SECONDS",

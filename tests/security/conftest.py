@@ -8,3 +8,8 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+# The SSO suite's provider and sign-in journey, reused rather than copied.
+from tests.accounts.conftest import request_code  # noqa: E402,F401
+from tests.sso.conftest import journey, op, sso_config  # noqa: E402,F401
