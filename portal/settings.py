@@ -364,6 +364,18 @@ CONTENT_SECURITY_POLICY = {
     "base-uri": ["'none'"],
     "frame-ancestors": ["'none'"],
 }
+# Card payments: Stripe.js (or localstripe's stand-in) is loaded from, calls and frames its own origins.
+_stripe_origins = sorted(
+    {
+        f"{urlsplit(u).scheme}://{urlsplit(u).netloc}"
+        for u in (STRIPE_JS_URL, STRIPE_API_BASE)
+        if urlsplit(u).netloc
+    }
+)
+for _directive in ("script-src", "connect-src", "frame-src"):
+    CONTENT_SECURITY_POLICY[_directive] = [*CONTENT_SECURITY_POLICY[_directive], *_stripe_origins]
+if STRIPE_JS_URL.startswith("https://js.stripe.com/"):
+    CONTENT_SECURITY_POLICY["frame-src"].append("https://hooks.stripe.com")  # 3-D Secure challenge frames
 
 # --- logging: structured (one JSON object a line) to stdout ----------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

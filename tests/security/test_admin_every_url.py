@@ -46,7 +46,23 @@ def _world(portal, tag: str) -> dict:
         portal=portal, sso_config=config, issuer=config.issuer, sub=f"{tag}-sub", email=user.email, name=tag
     )
     now = timezone.now()
+    from payments.models import CardPayment, PaymentAudit, StripeAccount
+
+    stripe_account = StripeAccount.objects.create(
+        portal=portal,
+        publishable_key=f"pk_test_{tag}",
+        secret_key=f"sk_test_{tag}",
+        webhook_secret=f"whsec_{tag}",
+    )
+    card_payment = CardPayment.objects.create(
+        portal=portal, customer=customer, amount=invoice.total, currency=invoice.currency, card_brand=tag
+    )
     return {
+        StripeAccount: stripe_account,
+        CardPayment: card_payment,
+        PaymentAudit: PaymentAudit.objects.create(
+            portal=portal, kind=f"{tag}-kind", card_payment=card_payment
+        ),
         Portal: portal,
         Customer: customer,
         Contact: contact,
