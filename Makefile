@@ -32,13 +32,15 @@ test-fast: install
 	DATABASE_URL=sqlite:///:memory: $(PY) -m pytest -m "not browser and not broker and not server" $(PYTEST_ARGS)
 
 ## bench: returning SSO logins side by side (portal on PostgreSQL+Redis and SQLite, stock
-## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, and what a
-## hostile provider costs (bench/outbound_limits.py), and a HaloPSA sync of 10k invoices (bench/halo_sync.py)
+## mozilla-django-oidc, a bare view) under gunicorn, the 10,000-portal / 10,000-invoice pages, what a
+## hostile provider costs (bench/outbound_limits.py), a HaloPSA sync of 10k invoices (bench/halo_sync.py),
+## and card payments per second through the whole path with the pay page's p95 (bench/bench_payments.py)
 bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
 	$(PY) bench/halo_sync.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
 ## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"

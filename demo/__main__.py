@@ -32,6 +32,8 @@ def demo_environment() -> None:
             "SSO_PROVIDER_ALLOWED_NETWORKS": "127.0.0.1/32",
             "CELERY_BROKER_URL": "",
             "CELERY_TASK_ALWAYS_EAGER": "true",
+            "STRIPE_API_BASE": seed.STRIPE_URL,
+            "STRIPE_JS_URL": seed.STRIPE_JS_URL,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -75,6 +77,7 @@ def wait_until_ready(children: dict[str, subprocess.Popen]) -> None:
     checks = {
         "HaloPSA stand-in": (f"{seed.ISSUER}/.well-known/openid-configuration", None),
         "portal": (f"http://127.0.0.1:{seed.PORTAL_PORT}/login/", f"{seed.PORTAL_HOST}:{seed.PORTAL_PORT}"),
+        "Stripe stand-in (localstripe)": (seed.STRIPE_JS_URL, None),
     }
     pending = dict(checks)
     deadline = time.monotonic() + READY_TIMEOUT
@@ -111,6 +114,8 @@ def banner(config: seed.DemoConfig) -> str:
   SSO login URL:     {config.login_url}
   Admin:             {seed.PORTAL_URL}/admin/   {seed.ADMIN_EMAIL} / {seed.ADMIN_PASSWORD} (superuser, all portals)
                      portal staff (Acme only): {seed.STAFF_EMAIL} / {seed.STAFF_PASSWORD}
+  Card payments:     Stripe stand-in (localstripe) at {seed.STRIPE_URL}; pay with card 4242424242424242
+                     (3-D Secure: 4000002500003155, declined: 4000000000000341), any future expiry, any CVC
   Dev mailbox:       {seed.PORTAL_URL}/dev/mailbox/  (every mail the portal sends, links clickable)
   HaloPSA API sync:  invoices HALO-5001..5005 come from the stand-in. Change one and watch it arrive:
       .venv/bin/python -m halostub standin_api change-invoice HALO-5002 --total 999.00
@@ -159,7 +164,7 @@ def _run() -> int:
     os.chdir(seed.REPO_DIR)
     sys.path.insert(0, str(seed.REPO_DIR))
     demo_environment()
-    for port in (seed.PORTAL_PORT, seed.STANDIN_PORT):
+    for port in (seed.PORTAL_PORT, seed.STANDIN_PORT, seed.STRIPE_PORT):
         if not port_free(port):
             print(f"[demo] port {port} on 127.0.0.1 is in use: is another demo running?", file=sys.stderr)
             return 1
@@ -170,11 +175,16 @@ def _run() -> int:
     config = seed.prepare_portal()
     standin_env = standin_environment()
     seed.prepare_standin(config, env=standin_env)
+    stripe_webhook_url = seed.prepare_stripe()
 
     children: dict[str, subprocess.Popen] = {}
     try:
         children["HaloPSA stand-in"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python
             [sys.executable, "-m", "halostub", "runserver", f"127.0.0.1:{seed.STANDIN_PORT}", "--noreload"],
+            env=standin_env,
+        )
+        children["Stripe stand-in (localstripe)"] = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "stripestub", "--port", str(seed.STRIPE_PORT)],
             env=standin_env,
         )
         children["portal"] = subprocess.Popen(  # noqa: S603 - fixed argv, our own python
@@ -183,6 +193,7 @@ def _run() -> int:
         )
         wait_until_ready(children)
         print(f"[demo] {seed.sync_from_standin()}", flush=True)
+        seed.register_stripe_webhook(stripe_webhook_url)
         print(banner(config), flush=True)
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)

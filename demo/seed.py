@@ -24,6 +24,13 @@ ISSUER = f"{STANDIN_URL}/auth"
 STANDIN_PORTAL_PAGE = f"{STANDIN_URL}/portal/"
 CLIENT_ID = "portal-demo"
 TENANT = "demo"
+STRIPE_PORT = 8420
+STRIPE_URL = f"http://127.0.0.1:{STRIPE_PORT}"
+STRIPE_JS_URL = f"{STRIPE_URL}/js.stripe.com/v3/"
+# localstripe accepts any key of the right shape; these are the demo's, not secrets of anyone's.
+STRIPE_SECRET_KEY = "sk_test_demo_localstripe"
+STRIPE_PUBLISHABLE_KEY = "pk_test_demo_localstripe"
+STRIPE_WEBHOOK_SECRET = "whsec_demo_localstripe"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin"
 # A portal staff user: admin access to the Acme portal only (the "Portal administrators" group).
@@ -226,3 +233,36 @@ def prepare_standin(config: DemoConfig, *, env: dict[str, str]) -> None:
             "standin_api", "webhook", config.webhook_url, "--username", config.webhook_username,
             "--password", config.webhook_secret, env=env,
         )  # fmt: skip
+
+
+def prepare_stripe(portal_host: str = PORTAL_HOST) -> str:
+    """Connect the demo portal to the local Stripe stand-in; returns the webhook URL localstripe posts to.
+
+    The URL uses 127.0.0.1 (``*.localhost`` names resolve only in browsers); the webhook path answers
+    on any host because its key names the portal.
+    """
+    from payments.connection import stripe_account_connect
+    from portal.models import Portal
+
+    portal = Portal.objects.get(host=portal_host)
+    account = stripe_account_connect(
+        portal=portal,
+        secret_key=STRIPE_SECRET_KEY,
+        publishable_key=STRIPE_PUBLISHABLE_KEY,
+        webhook_secret=STRIPE_WEBHOOK_SECRET,
+        allow_partial=True,
+        allow_saved_cards=True,
+    )
+    return f"http://127.0.0.1:{PORTAL_PORT}/payments/webhook/{account.webhook_key}/"
+
+
+def register_stripe_webhook(webhook_url: str) -> None:
+    """localstripe keeps webhooks in memory: register ours each time it starts."""
+    import requests
+
+    response = requests.post(
+        f"{STRIPE_URL}/_config/webhooks/portal",
+        data={"url": webhook_url, "secret": STRIPE_WEBHOOK_SECRET},
+        timeout=5,
+    )
+    response.raise_for_status()

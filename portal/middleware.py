@@ -12,8 +12,9 @@ from django.shortcuts import render
 
 from .models import Portal
 
-# Paths that answer on any host (load balancers probe by IP; static files carry no tenant data).
-HOST_AGNOSTIC_PREFIXES = ("/static/",)
+# Paths that answer on any host (load balancers probe by IP; static files carry no tenant data;
+# Stripe's webhook names its portal by the unguessable key in its path and is signed per portal).
+HOST_AGNOSTIC_PREFIXES = ("/static/", "/payments/webhook/")
 
 
 class HealthCheckMiddleware:

@@ -36,6 +36,9 @@ PORTAL_ADMIN_GRANTS: dict[str, tuple[str, ...]] = {
     "accounts.emailverification": ("view",),
     "accounts.logincode": ("view",),
     "accounts.auditevent": ("view",),
+    "payments.stripeaccount": ("view", "add", "change"),
+    "payments.cardpayment": ("view", "change"),  # change = refunds; the rows themselves stay read-only
+    "payments.paymentaudit": ("view",),
 }
 
 

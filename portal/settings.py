@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "sso",
     "halo",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.requeue_unsent_mail",
         "schedule": OUTBOX_REQUEUE_INTERVAL,
     },
+    # Payments: ask Stripe about intents whose webhook never came; re-queue unsent payment mail;
+    # AutoPay's daily run (due invoices, retries, upcoming-charge notices) hourly: it is idempotent.
+    "payments-reconcile": {"task": "payments.tasks.reconcile_pending", "schedule": 300.0},
+    "payments-requeue-notices": {"task": "payments.tasks.requeue_notices", "schedule": 60.0},
+    "payments-autopay": {"task": "payments.tasks.autopay_run", "schedule": 3600.0},
     # Retention: old events, expired codes, verifications and sessions (see */retention.py).
     "prune-old-sso-events": {"task": "sso.tasks.prune_old_events", "schedule": crontab(minute=10, hour=3)},
     "prune-old-accounts-records": {
@@ -323,6 +329,15 @@ HALO_WEBHOOK_MAX_BYTES = 64 * 1024
 HALO_PDF_MAX_BYTES = env.int("HALO_PDF_MAX_BYTES", default=10 * 1024 * 1024)
 # One dispatcher a minute queues each portal's sync when its interval (or the nightly full) is due.
 CELERY_BEAT_SCHEDULE["halo-sync-due"] = {"task": "halo.tasks.halo_sync_due", "schedule": 60.0}
+# --- payments (Stripe) -----------------------------------------------------------------------
+# Stripe's own by default; the demo and the tests point both at a localstripe on loopback.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
+# The library retries network errors with the same idempotency key, so a retry never charges twice.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=1)
+# Pending intents older than this are asked of Stripe by the reconcile task (a lost webhook).
+PAYMENTS_RECONCILE_AFTER_SECONDS = env.int("PAYMENTS_RECONCILE_AFTER_SECONDS", default=120)
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
@@ -380,6 +395,18 @@ CONTENT_SECURITY_POLICY = {
     "base-uri": ["'none'"],
     "frame-ancestors": ["'none'"],
 }
+# Card payments: Stripe.js (or localstripe's stand-in) is loaded from, calls and frames its own origins.
+_stripe_origins = sorted(
+    {
+        f"{urlsplit(u).scheme}://{urlsplit(u).netloc}"
+        for u in (STRIPE_JS_URL, STRIPE_API_BASE)
+        if urlsplit(u).netloc
+    }
+)
+for _directive in ("script-src", "connect-src", "frame-src"):
+    CONTENT_SECURITY_POLICY[_directive] = [*CONTENT_SECURITY_POLICY[_directive], *_stripe_origins]
+if STRIPE_JS_URL.startswith("https://js.stripe.com/"):
+    CONTENT_SECURITY_POLICY["frame-src"].append("https://hooks.stripe.com")  # 3-D Secure challenge frames
 
 # --- logging: structured (one JSON object a line) to stdout ----------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("sso.urls")),
     path("", include("halo.urls")),
+    path("", include("payments.urls")),
     path("", include(("portal.site_urls", "portal"))),
 ]
 

@@ -37,3 +37,4 @@ def user(portal, contact):
 
 
 from tests.standin import standin  # noqa: E402,F401  (session-scoped HaloPSA stand-in server)
+from tests.stripestub import localstripe  # noqa: E402,F401  (session-scoped localstripe server)

@@ -53,10 +53,26 @@ def _world(portal, tag: str) -> dict:
         auth_url=f"https://{tag}.example/auth",
         client_id=f"{tag}-api",
     )
+    from payments.models import CardPayment, PaymentAudit, StripeAccount
+
+    stripe_account = StripeAccount.objects.create(
+        portal=portal,
+        publishable_key=f"pk_test_{tag}",
+        secret_key=f"sk_test_{tag}",
+        webhook_secret=f"whsec_{tag}",
+    )
+    card_payment = CardPayment.objects.create(
+        portal=portal, customer=customer, amount=invoice.total, currency=invoice.currency, card_brand=tag
+    )
     return {
         HaloConnection: connection,
         SyncRun: SyncRun.objects.create(connection=connection, portal=portal, mode="full", error=tag),
         WebhookDelivery: WebhookDelivery.objects.create(connection=connection, reason=tag),
+        StripeAccount: stripe_account,
+        CardPayment: card_payment,
+        PaymentAudit: PaymentAudit.objects.create(
+            portal=portal, kind=f"{tag}-kind", card_payment=card_payment
+        ),
         Portal: portal,
         Customer: customer,
         Contact: contact,

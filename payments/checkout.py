@@ -1,0 +1,237 @@
+"""Pay now: one card payment for one or several invoices, from the server's own numbers.
+
+The flow, built around what both Stripe and localstripe's Stripe.js stand-in do:
+
+1. ``card_payment_start``: the person picked invoices (and, where the portal allows it, a partial
+   amount for one invoice). The amount and currency come from the invoices' balances, never from
+   the browser; a partial amount is only accepted between 0.01 and the balance.
+2. ``card_payment_setup``: a SetupIntent whose client secret lets Stripe.js (Elements) collect the
+   card straight into Stripe (``confirmCardSetup``): no card number reaches us.
+3. ``card_payment_confirm``: the server creates and confirms the PaymentIntent for the recorded
+   amount with the card the SetupIntent holds, with an idempotency key derived from the payment,
+   under a row lock: a double click or a retried request gets the same intent, never a second one.
+   ``requires_action`` (3-D Secure) goes back to the browser (``confirmCardPayment``).
+4. The signed webhook (``payments.webhooks``) settles the payment; the browser's return only shows
+   "processing" until then, and ``payments.settlement.reconcile_pending`` covers a lost webhook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import stripe
+from django.db import transaction
+
+from portal.models import Invoice, Portal
+
+from .models import CardPayment, CardPaymentInvoice, StripeAccount
+from .money import CENT, to_minor
+from .selectors import pending_payment_for_invoices
+from .settlement import card_payment_mark_failed
+from .stripe_api import friendly_error, stripe_client
+
+
+class PaymentRefused(Exception):
+    """A payment request we will not make, with a message for the person (a 4xx page)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def parse_amount(raw: str | None) -> Decimal | None:
+    """A typed partial amount as Decimal (two places), None when empty; ``PaymentRefused`` if garbage."""
+    text = (raw or "").strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise PaymentRefused("Enter the amount as a number, e.g. 50.00.") from None
+    # Bounded before quantize: a huge exponent (1e9999) would raise instead of being refused.
+    if not value.is_finite() or abs(value) >= Decimal("1e10") or value != value.quantize(CENT):
+        raise PaymentRefused("Enter the amount with at most two decimal places.")
+    return value.quantize(CENT)
+
+
+@transaction.atomic
+def card_payment_start(
+    *, user, portal: Portal, account: StripeAccount, invoices: list[Invoice], amount: Decimal | None = None
+) -> CardPayment:
+    """Record what will be charged; the invoices were chosen through ``payable_invoices``."""
+    locked = list(Invoice.objects.select_for_update().filter(pk__in=[i.pk for i in invoices]).order_by("pk"))
+    if len({i.currency for i in locked}) != 1:
+        raise PaymentRefused("Invoices in different currencies cannot be paid together; pay them one by one.")
+    if len({i.customer_id for i in locked}) != 1:
+        raise PaymentRefused("Invoices of different customers cannot be paid together; pay them one by one.")
+    currency = locked[0].currency
+    if not account.currency_allowed(currency):
+        raise PaymentRefused(f"This portal does not take card payments in {currency}.")
+    if any(i.balance <= 0 or i.status not in (Invoice.Status.OPEN, Invoice.Status.OVERDUE) for i in locked):
+        raise PaymentRefused("One of these invoices has no balance left to pay.", status=409)
+    if pending_payment_for_invoices(invoice_ids=[i.pk for i in locked]) is not None:
+        raise PaymentRefused(
+            "A card payment for one of these invoices is already being processed. "
+            "Wait a minute and reload the invoice.",
+            status=409,
+        )
+    balance = sum((i.balance for i in locked), Decimal("0"))
+    if amount is not None and amount != balance:
+        if not account.allow_partial:
+            raise PaymentRefused("This portal takes only the full balance.")
+        if len(locked) != 1:
+            raise PaymentRefused("A partial amount can be paid on one invoice at a time.")
+        if amount < CENT:
+            raise PaymentRefused("The amount must be at least 0.01.")
+        if amount > balance:
+            raise PaymentRefused("The amount cannot be more than the balance due.")
+    total = amount if amount is not None else balance
+    payment = CardPayment.objects.create(
+        portal=portal, customer_id=locked[0].customer_id, user=user, amount=total, currency=currency
+    )
+    remaining = total
+    for invoice in sorted(locked, key=lambda i: (i.due_on, i.pk)):
+        part = min(invoice.balance, remaining)
+        if part > 0:
+            CardPaymentInvoice.objects.create(card_payment=payment, invoice=invoice, amount=part)
+            remaining -= part
+    return payment
+
+
+def card_payment_setup(*, card_payment: CardPayment, account: StripeAccount) -> str:
+    """The SetupIntent client secret for Elements (created once per payment, then reused)."""
+    if card_payment.status != CardPayment.Status.CREATED:
+        raise PaymentRefused("This payment has already been submitted.", status=409)
+    client = stripe_client(account=account)
+    try:
+        if card_payment.setup_intent_id:
+            intent = client.v1.setup_intents.retrieve(card_payment.setup_intent_id)
+            if intent.status not in ("canceled",):
+                return intent.client_secret
+        # No idempotency key: a SetupIntent moves no money, and after a declined card a fresh one is
+        # needed (localstripe cancels the old one).
+        intent = client.v1.setup_intents.create(
+            params={"usage": "on_session", "metadata": _metadata(card_payment)}
+        )
+    except stripe.StripeError as exc:
+        raise PaymentRefused(friendly_error(exc), status=502) from None
+    CardPayment.objects.filter(pk=card_payment.pk).update(setup_intent_id=intent.id)
+    return intent.client_secret
+
+
+def _metadata(card_payment: CardPayment) -> dict:
+    return {"portal": str(card_payment.portal_id), "card_payment": str(card_payment.public_id)}
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    status: str
+    client_secret: str = ""
+    message: str = ""
+
+
+def _outcome(payment: CardPayment, client_secret: str = "") -> ConfirmOutcome:
+    if payment.status == CardPayment.Status.REQUIRES_ACTION:
+        return ConfirmOutcome(status=payment.status, client_secret=client_secret)
+    return ConfirmOutcome(status=payment.status, message=payment.failure_message)
+
+
+def card_payment_confirm(
+    *, card_payment: CardPayment, account: StripeAccount, setup_intent_id: str
+) -> ConfirmOutcome:
+    """Create and confirm the PaymentIntent, exactly once per card payment."""
+    client = stripe_client(account=account)
+    with transaction.atomic():
+        payment = CardPayment.objects.select_for_update().get(pk=card_payment.pk)
+        if payment.payment_intent_id:
+            # A second submit (double click, back button, retried request): the same intent.
+            try:
+                intent = client.v1.payment_intents.retrieve(payment.payment_intent_id)
+            except stripe.StripeError:
+                return _outcome(payment)
+            return _outcome(payment, intent.client_secret if intent.status == "requires_action" else "")
+        if payment.status != CardPayment.Status.CREATED:
+            return _outcome(payment)
+        if not setup_intent_id or setup_intent_id != payment.setup_intent_id:
+            raise PaymentRefused("The card form does not belong to this payment; reload the page.")
+        problem = _balance_problem(payment)
+        if problem:
+            payment.status = CardPayment.Status.CANCELED
+            payment.failure_message = problem
+            payment.save(update_fields=["status", "failure_message", "updated_at"])
+            return _outcome(payment)
+        try:
+            setup = client.v1.setup_intents.retrieve(setup_intent_id)
+        except stripe.StripeError as exc:
+            raise PaymentRefused(friendly_error(exc), status=502) from None
+        if setup.status != "succeeded" or not setup.payment_method:
+            raise PaymentRefused("The card was not accepted; please enter it again.")
+        payment.payment_method_id = str(setup.payment_method)
+        _record_card(client, payment)
+        try:
+            intent = client.v1.payment_intents.create(
+                params={
+                    "amount": to_minor(payment.amount, payment.currency),
+                    "currency": payment.currency.lower(),
+                    "payment_method": payment.payment_method_id,
+                    "payment_method_types": ["card"],
+                    "confirm": True,
+                    "metadata": _metadata(payment),
+                },
+                options={"idempotency_key": payment.idempotency_key},
+            )
+        except stripe.CardError as exc:
+            intent_id = getattr(getattr(exc, "error", None), "payment_intent", None)
+            if intent_id is not None:
+                payment.payment_intent_id = getattr(intent_id, "id", None) or str(intent_id)
+            payment.save(update_fields=["payment_method_id", "card_brand", "card_last4", "payment_intent_id"])
+            card_payment_mark_failed(
+                card_payment_id=payment.pk, code=exc.code or "card_declined", message=friendly_error(exc)
+            )
+            payment.refresh_from_db()
+            return _outcome(payment)
+        except stripe.StripeError as exc:
+            payment.save(update_fields=["payment_method_id", "card_brand", "card_last4"])
+            raise PaymentRefused(friendly_error(exc), status=502) from None
+        payment.payment_intent_id = intent.id
+        payment.status = (
+            CardPayment.Status.REQUIRES_ACTION
+            if intent.status == "requires_action"
+            else CardPayment.Status.PROCESSING
+        )
+        payment.save(
+            update_fields=[
+                "payment_method_id",
+                "card_brand",
+                "card_last4",
+                "payment_intent_id",
+                "status",
+                "updated_at",
+            ]
+        )
+    return _outcome(payment, intent.client_secret if intent.status == "requires_action" else "")
+
+
+def _balance_problem(payment: CardPayment) -> str:
+    """Between the pay page and the submit a balance may have dropped (paid elsewhere): refuse."""
+    for allocation in payment.allocations.select_related("invoice"):
+        invoice = allocation.invoice
+        if invoice.balance < allocation.amount or invoice.status not in (
+            Invoice.Status.OPEN,
+            Invoice.Status.OVERDUE,
+        ):
+            return "An invoice's balance changed since this payment was started; start it again."
+    return ""
+
+
+def _record_card(client: stripe.StripeClient, payment: CardPayment) -> None:
+    """Brand and last four for the receipt (never the number: Stripe never gives it to us)."""
+    try:
+        method = client.v1.payment_methods.retrieve(payment.payment_method_id)
+    except stripe.StripeError:
+        return
+    card = method.to_dict().get("card") or {}
+    payment.card_brand = str(card.get("brand") or "")[:30]
+    payment.card_last4 = str(card.get("last4") or "")[:4]

@@ -1,0 +1,91 @@
+"""Refunds by portal administrators, full or partial, through Stripe, with an audit row each."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import stripe
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from .audit import payment_audit
+from .models import CardPayment, CardRefund, StripeAccount
+from .money import to_minor
+from .stripe_api import friendly_error, stripe_client
+
+
+class RefundRefused(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def refundable(card_payment: CardPayment) -> Decimal:
+    if card_payment.status != CardPayment.Status.SUCCEEDED:
+        return Decimal("0")
+    return card_payment.amount - card_payment.amount_refunded
+
+
+def card_refund_record(
+    *, card_payment: CardPayment, stripe_refund_id: str, amount: Decimal, status: str, user=None
+):
+    """Record a refund once (by Stripe's id) and keep ``amount_refunded`` equal to their sum."""
+    with transaction.atomic():
+        payment = CardPayment.objects.select_for_update().get(pk=card_payment.pk)
+        try:
+            with transaction.atomic():
+                refund = CardRefund.objects.create(
+                    card_payment=payment,
+                    stripe_refund_id=stripe_refund_id,
+                    amount=amount,
+                    status=status,
+                    created_by=user,
+                )
+        except IntegrityError:
+            return None
+        payment.amount_refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        payment.save(update_fields=["amount_refunded", "updated_at"])
+    return refund
+
+
+def card_refund_create(
+    *, card_payment: CardPayment, amount: Decimal | None, user, ip: str | None = None
+) -> CardRefund:
+    """Refund ``amount`` (None: everything still refundable) of a succeeded card payment."""
+    left = refundable(card_payment)
+    amount = left if amount is None else amount
+    if left <= 0:
+        raise RefundRefused("Nothing is left to refund on this payment.")
+    if amount <= 0 or amount > left:
+        raise RefundRefused(f"The refund must be between 0.01 and {left} {card_payment.currency}.")
+    account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
+    already = card_payment.refunds.count()
+    try:
+        refund = stripe_client(account=account).v1.refunds.create(
+            params={
+                "payment_intent": card_payment.payment_intent_id,
+                "amount": to_minor(amount, card_payment.currency),
+            },
+            # Derived from the payment and how many refunds it had: a retried click is the same refund.
+            options={
+                "idempotency_key": f"{card_payment.idempotency_key}-refund-{already + 1}-{to_minor(amount, 'x')}"
+            },
+        )
+    except stripe.StripeError as exc:
+        raise RefundRefused(friendly_error(exc)) from None
+    row = card_refund_record(
+        card_payment=card_payment,
+        stripe_refund_id=refund.id,
+        amount=amount,
+        status=refund.status or "",
+        user=user,
+    )
+    payment_audit(
+        portal=card_payment.portal,
+        kind="refund",
+        user=user,
+        ip=ip,
+        card_payment=card_payment,
+        detail={"amount": str(amount), "currency": card_payment.currency, "refund": refund.id},
+    )
+    return row or CardRefund.objects.get(stripe_refund_id=refund.id)

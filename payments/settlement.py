@@ -1,0 +1,147 @@
+"""Settle card payments: lower balances and record payments exactly once, or record the failure.
+
+Three doors lead here (the signed webhook, the reconcile task, a refund sync), in any order and
+any number of times; the row lock on the card payment and ``settled_at`` make every door after
+the first a no-op. Balances move in the same transaction as ``settled_at``, so a crash between
+the two cannot happen.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.models import Invoice, Payment
+
+from .models import CardPayment, StripeAccount
+from .money import from_minor
+from .notices import payment_notice_queue
+from .stripe_api import stripe_client
+
+logger = logging.getLogger("payments.settlement")
+
+#: The reconcile task stops asking about a payment after this long (Stripe keeps intents; we move on).
+RECONCILE_FOR = timedelta(days=7)
+
+
+def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, currency: str) -> bool:
+    """Apply a succeeded intent to the invoices; True when this call did it (False: already done)."""
+    with transaction.atomic():
+        payment = CardPayment.objects.select_for_update().select_related("portal").get(pk=card_payment_id)
+        if payment.settled_at is not None:
+            return False
+        received = from_minor(amount_minor, currency)
+        if currency.upper() != payment.currency or received != payment.amount:
+            # Never trust a mismatch silently: the money is at Stripe, the ledger says otherwise.
+            logger.error(
+                "card payment amount mismatch",
+                extra={
+                    "card_payment": payment.pk,
+                    "expected": str(payment.amount),
+                    "received": str(received),
+                },
+            )
+        today = timezone.localdate()
+        allocations = list(payment.allocations.select_related("invoice"))
+        invoices = {
+            i.pk: i
+            for i in Invoice.objects.select_for_update().filter(pk__in=[a.invoice_id for a in allocations])
+        }
+        for allocation in allocations:
+            invoice = invoices[allocation.invoice_id]
+            record = Payment.objects.create(
+                invoice=invoice,
+                paid_on=today,
+                amount=allocation.amount,
+                method=f"{payment.card_label} (Stripe)",
+            )
+            allocation.payment = record
+            allocation.save(update_fields=["payment"])
+            invoice.balance = max(invoice.balance - allocation.amount, 0)
+            fields = ["balance"]
+            if invoice.balance == 0 and invoice.status in (Invoice.Status.OPEN, Invoice.Status.OVERDUE):
+                invoice.status = Invoice.Status.PAID
+                fields.append("status")
+            invoice.save(update_fields=fields)
+        payment.status = CardPayment.Status.SUCCEEDED
+        payment.settled_at = timezone.now()
+        payment.failure_code = payment.failure_message = ""
+        payment.save(update_fields=["status", "settled_at", "failure_code", "failure_message", "updated_at"])
+        payment_notice_queue(card_payment=payment, kind="receipt")
+    logger.info("card payment settled", extra={"card_payment": payment.pk, "amount": str(payment.amount)})
+    return True
+
+
+def card_payment_mark_failed(*, card_payment_id: int, code: str, message: str) -> bool:
+    """Record a failed charge (declined, authentication failed); True the first time only."""
+    with transaction.atomic():
+        payment = CardPayment.objects.select_for_update().get(pk=card_payment_id)
+        if payment.settled_at is not None or payment.status == CardPayment.Status.FAILED:
+            return False
+        payment.status = CardPayment.Status.FAILED
+        payment.failed_at = timezone.now()
+        payment.failure_code = (code or "")[:80]
+        payment.failure_message = (message or "The card was declined.")[:500]
+        payment.save(update_fields=["status", "failed_at", "failure_code", "failure_message", "updated_at"])
+        payment_notice_queue(card_payment=payment, kind="failed")
+    return True
+
+
+def card_payment_apply_intent(*, card_payment: CardPayment, intent) -> str:
+    """Bring our row in line with an intent's state (from a webhook or from the API)."""
+    status = intent["status"]
+    if status == "succeeded":
+        card_payment_settle_success(
+            card_payment_id=card_payment.pk, amount_minor=int(intent["amount"]), currency=intent["currency"]
+        )
+    elif status == "requires_payment_method" and intent.get("last_payment_error"):
+        error = intent["last_payment_error"] or {}
+        card_payment_mark_failed(
+            card_payment_id=card_payment.pk,
+            code=error.get("code") or "card_declined",
+            message=error.get("message") or "The card was declined.",
+        )
+    elif status == "canceled":
+        CardPayment.objects.filter(pk=card_payment.pk, settled_at__isnull=True).exclude(
+            status=CardPayment.Status.FAILED
+        ).update(status=CardPayment.Status.CANCELED, updated_at=timezone.now())
+    return status
+
+
+def card_payment_reconcile(*, card_payment: CardPayment) -> str:
+    """Ask Stripe for the intent of one pending payment and apply what it says."""
+    account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
+    intent = stripe_client(account=account).v1.payment_intents.retrieve(card_payment.payment_intent_id)
+    return card_payment_apply_intent(card_payment=card_payment, intent=intent.to_dict())
+
+
+def reconcile_pending(*, now=None) -> int:
+    """Beat task: pending payments whose webhook has not come within a few minutes are asked of Stripe.
+
+    A lost or refused webhook must neither leave an invoice unpaid (the money was taken) nor pay
+    it twice (the settle lock). One Stripe call per pending payment; errors skip to the next.
+    """
+    now = now or timezone.now()
+    quiet = timedelta(seconds=settings.PAYMENTS_RECONCILE_AFTER_SECONDS)
+    pending = CardPayment.objects.filter(
+        status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION],
+        payment_intent_id__isnull=False,
+        settled_at__isnull=True,
+        updated_at__lt=now - quiet,
+        created_at__gt=now - RECONCILE_FOR,
+    ).order_by("created_at")[:500]
+    done = 0
+    for payment in pending:
+        try:
+            card_payment_reconcile(card_payment=payment)
+            done += 1
+        except (stripe.StripeError, StripeAccount.DoesNotExist) as exc:
+            logger.warning(
+                "reconcile failed", extra={"card_payment": payment.pk, "error": type(exc).__name__}
+            )
+    return done

@@ -1,0 +1,139 @@
+"""Run localstripe (PyPI, through ``python -m stripestub``) as a real server on loopback for tests.
+
+``start_localstripe(tmp_path)`` starts it on a free 127.0.0.1 port and waits (bounded) until it
+answers. :class:`LocalStripe` registers the webhook endpoint and does, over HTTP, exactly what
+localstripe's Stripe.js stand-in does in a browser (``confirmCardSetup``, ``confirmCardPayment``'s
+3-D Secure step), for tests that drive the flow without Chromium. Nothing here fakes Stripe: every
+answer comes from localstripe.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 20.0
+HTTP_TIMEOUT = 10.0
+
+#: Test cards localstripe knows (see localstripe.resources.PaymentMethod).
+CARD_OK = "4242424242424242"
+CARD_3DS = "4000002500003155"
+CARD_DECLINED_ON_CHARGE = "4000000000000341"
+CARD_DECLINED_ON_SETUP = "4000000000000002"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalStripe:
+    base_url: str
+    process: subprocess.Popen
+    log_path: Path
+    http: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @property
+    def js_url(self) -> str:
+        return f"{self.base_url}/js.stripe.com/v3/"
+
+    def register_webhook(self, url: str, secret: str, name: str = "portal") -> None:
+        response = self.http.post(
+            f"{self.base_url}/_config/webhooks/{name}",
+            data={"url": url, "secret": secret},
+            timeout=HTTP_TIMEOUT,
+        )
+        response.raise_for_status()
+
+    def confirm_card_setup(self, client_secret: str, number: str, publishable_key: str = "pk_test_x") -> dict:
+        """What ``stripe.confirmCardSetup(secret, {payment_method: {card}})`` sends (3-D Secure: completed)."""
+        seti = client_secret.split("_secret_")[0]
+        url = f"{self.base_url}/v1/setup_intents/{seti}/confirm"
+        body = {
+            "key": publishable_key,
+            "use_stripe_sdk": True,
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": "12", "exp_year": "2030", "cvc": "123"},
+            },
+        }
+        answer = self.http.post(url, json=body, timeout=HTTP_TIMEOUT)
+        result = answer.json()
+        if answer.ok and result.get("status") == "requires_action":
+            answer = self.http.post(
+                url, json={"key": publishable_key, "use_stripe_sdk": True, "client_secret": client_secret},
+                timeout=HTTP_TIMEOUT,
+            )  # fmt: skip
+            result = answer.json()
+        return result
+
+    def authenticate(
+        self, client_secret: str, success: bool = True, publishable_key: str = "pk_test_x"
+    ) -> dict:
+        """The 3-D Secure step of ``stripe.confirmCardPayment(secret)``: the person completes (or fails) it."""
+        pi = client_secret.split("_secret_")[0]
+        answer = self.http.post(
+            f"{self.base_url}/v1/payment_intents/{pi}/_authenticate?success={'true' if success else 'false'}",
+            json={"key": publishable_key, "client_secret": client_secret},
+            timeout=HTTP_TIMEOUT,
+        )
+        return answer.json()
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_localstripe(tmp_path: Path) -> LocalStripe:
+    tmp_path = Path(tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log_path = tmp_path / "localstripe.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stripestub", "--port", str(port)],
+            cwd=REPO_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = LocalStripe(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"localstripe exited with {process.returncode}:\n{log_path.read_text()[-2000:]}"
+            )
+        try:
+            if requests.get(server.js_url, timeout=1).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"localstripe did not answer within {START_TIMEOUT:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    server = start_localstripe(tmp_path_factory.mktemp("localstripe"))
+    yield server
+    server.stop()
