@@ -14,8 +14,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
 # Each thread keeps its own PostgreSQL connection (CONN_MAX_AGE), so a replica holds up to
-# workers x threads connections; see the README's production notes. Twice the outbound bound (2).
-_outbound_per_process = int(os.environ.get("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", "2"))
+# workers x threads connections; see the README's production notes. Twice the outbound bound (4).
+_outbound_per_process = int(os.environ.get("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", str(2 * _outbound_per_process)))
 # Provider calls end within OUTBOUND_DEADLINE_SECONDS; no request holds a thread anywhere near this.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -10,6 +10,7 @@ the body itself, stopping at the byte cap instead of loading everything and meas
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import socket
 import threading
@@ -45,6 +46,36 @@ def process_slots() -> threading.BoundedSemaphore:
         if _process_slots is None:
             _process_slots = threading.BoundedSemaphore(settings.OUTBOUND_MAX_CONCURRENT_PER_PROCESS)
         return _process_slots
+
+
+_holding_process_slot: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "outbound_holding_process_slot", default=False
+)
+
+
+@contextlib.contextmanager
+def process_slot(seconds: float):
+    """Hold one of this process's outbound slots for the block (a no-op when already held).
+
+    ``portal.outbound.request`` takes it before waiting for a provider's shared slot, so the
+    threads that wait there are counted here too: waiting never takes more than the
+    per-process share of a worker's threads. Refused as ``busy`` after ``PROCESS_SLOT_WAIT``.
+    """
+    if _holding_process_slot.get():
+        yield
+        return
+    slots = process_slots()
+    if not slots.acquire(timeout=max(0.0, min(seconds, PROCESS_SLOT_WAIT))):
+        raise OutboundError(
+            "busy",
+            "This server is already waiting on as many outbound calls as it allows; try again shortly.",
+        )
+    token = _holding_process_slot.set(True)
+    try:
+        yield
+    finally:
+        _holding_process_slot.reset(token)
+        slots.release()
 
 
 class Guard:
@@ -192,16 +223,8 @@ class GuardedAdapter(HTTPAdapter):
         return pool
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        slots = process_slots()
-        if not slots.acquire(timeout=min(self._seconds(), PROCESS_SLOT_WAIT)):
-            raise OutboundError(
-                "busy",
-                "This server is already waiting on as many outbound calls as it allows; try again shortly.",
-            )
-        try:
+        with process_slot(self._seconds()):
             return self._send(request, verify=verify, cert=cert)
-        finally:
-            slots.release()
 
     def _send(self, request, *, verify, cert):
         seconds = self._seconds()
