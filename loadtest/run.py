@@ -214,6 +214,8 @@ class Person:
         other = self.get("probe other portal", "/invoices/", host="globex.localhost", session=elsewhere)
         if other is not None and other.status_code == 200:
             self.run.stats.leak(f"{self.email}'s cookie opened Globex's invoices")
+        if self.turn % self.run.args.rounds_per_login:
+            return
         page = self.get("logout page", "/logout/")
         token = CSRF.search(page.text) if page is not None else None
         out = self._call(
@@ -335,7 +337,7 @@ class Run:
         samples = self.stats.samples
         print("\n== results")
         total_5xx = 0
-        in_flight_allowance = len(self.ports) * self.args.workers * self.args.threads
+        in_flight_allowance = len(self.ports) * self.args.workers * self.stack.threads_per_worker()
         for name, (start, end) in self.phase_times.items():
             rows = [s for s in samples if s[0] == name]
             fives = sum(1 for s in rows if s[2] >= 500 or s[2] == 0)
@@ -395,13 +397,22 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=6, help="new people per phase")
     parser.add_argument("--phase-seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per replica")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads per gunicorn worker (default: gunicorn.conf.py's)"
+    )
     parser.add_argument(
         "--outbound-concurrency",
         type=int,
-        default=16,
-        help="OUTBOUND_MAX_CONCURRENT: provider calls in flight per portal and issuer (the default 4 answers "
-        "503 'busy' to bursts of logins at the stand-in's latency)",
+        default=None,
+        help="OUTBOUND_MAX_CONCURRENT (provider calls in flight per portal and issuer); default: the "
+        "shipped setting",
+    )
+    parser.add_argument(
+        "--rounds-per-login",
+        type=int,
+        default=3,
+        help="rounds of pages a person browses between logout and a returning SSO login (each login "
+        "costs the stand-in, one development server on SQLite, far more than a page costs the portal)",
     )
     parser.add_argument("--max-seconds", type=float, default=600.0, help="hard bound on the traffic")
     return Run(parser.parse_args()).main()
