@@ -27,3 +27,21 @@ def caused_by_an_outage(exc: BaseException | None) -> bool:
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
+
+
+def database_reconnect_if_dropped(using: str = "default") -> None:
+    """Replace a PostgreSQL connection that went away while this request waited on something else.
+
+    ``CONN_HEALTH_CHECKS`` checks a persistent connection once, at the start of a request. An SSO
+    callback then waits up to the login deadline on the provider; a PostgreSQL restart during that
+    wait would fail the sign-in at its first write. Called after such a wait (outside a
+    transaction), one ``SELECT 1`` finds out, and the next query connects afresh (retrying the
+    connect while PostgreSQL starts, ``portal.dbbackend``).
+    """
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    if not connection.is_usable():
+        connection.close()
