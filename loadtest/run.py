@@ -36,6 +36,9 @@ import requests
 from loadtest.cluster import Stack
 
 HTTP_TIMEOUT = 15.0
+# gunicorn closes a keep-alive connection after 2 s idle (its default); a client reusing one at that
+# moment gets no answer. Browsers and load balancers avoid the race by idling out first; so does this.
+CLIENT_IDLE_SECONDS = 1.0
 MAIL_WAIT = 90.0
 VERIFY_LINK = re.compile(r"http://acme\.localhost:\d+(/accounts/verify/[^/\s\"<>]+/)")
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -120,6 +123,7 @@ class Person:
         ]
         self.turn = 0
         self.signed_in = False
+        self.last_used: dict[int, float] = {}  # replica port -> when this person's connection to it was used
 
     def _replica(self, n: int | None = None) -> int:
         ports = self.run.ports
@@ -138,7 +142,11 @@ class Person:
         return self._call("GET", page, path, port=port, host=host, session=session, **kw)
 
     def _call(self, method, page, path, *, port=None, host="acme.localhost", session=None, **kw):
-        url = f"http://127.0.0.1:{port or self._replica()}{path}"
+        port = port or self._replica()
+        url = f"http://127.0.0.1:{port}{path}"
+        if session is None and time.monotonic() - self.last_used.get(port, 0.0) > CLIENT_IDLE_SECONDS:
+            self.http.close()  # drop connections idle that long; the next request opens a new one
+            self.last_used.clear()
         started = time.monotonic()
         try:
             response = (session or self.http).request(
@@ -146,8 +154,11 @@ class Person:
             )
         except requests.RequestException as exc:
             self.run.stats.record(page, 0, time.monotonic() - started)
-            self.run.stats.errors.append(f"{page}: {type(exc).__name__}")
+            self.run.stats.errors.append(f"[{self.run.stats.phase}] {page}: {type(exc).__name__}")
             return None
+        finally:
+            if session is None:
+                self.last_used[port] = time.monotonic()
         self.run.stats.record(page, response.status_code, time.monotonic() - started)
         if response.status_code == 200 and "text/html" in response.headers.get("Content-Type", ""):
             others = set(INVOICE_NUMBER.findall(response.text)) - self.own

@@ -291,10 +291,12 @@ OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=512 * 1024)
 # After a failed discovery or JWKS fetch, calls for that portal's issuer fail at once this long.
 OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
 # Concurrent calls per portal and issuer (all workers together). A call that finds them all taken
-# waits up to OUTBOUND_SLOT_WAIT_SECONDS for one (a burst of logins at a healthy provider, whose
-# calls take a fraction of a second, queues for a moment), then is refused as busy (503).
+# waits for one, up to OUTBOUND_SLOT_WAIT_SECONDS and never more than half of what is left of its
+# deadline (the other half is for the call): a burst of sign-ins queues instead of being refused,
+# then it is refused as busy (503). The bound itself stays small: it is what one portal's hanging
+# provider may take of the fleet's threads, and how hard the portal may hit a provider at once.
 OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
-OUTBOUND_SLOT_WAIT_SECONDS = env.float("OUTBOUND_SLOT_WAIT_SECONDS", default=2.0)
+OUTBOUND_SLOT_WAIT_SECONDS = env.float("OUTBOUND_SLOT_WAIT_SECONDS", default=5.0)
 # Outbound calls one process makes at once; gunicorn.conf.py gives each worker twice as many
 # threads, so hanging providers can never hold more than half of them. 4 (8 threads): a login
 # callback spends most of its time waiting on HaloPSA's token endpoint, and with 2 a worker
