@@ -2,9 +2,9 @@
 
 Threads (``gthread``), so a request waiting on a slow identity provider or the database holds one
 thread, not a whole worker. Each worker makes at most ``OUTBOUND_MAX_CONCURRENT_PER_PROCESS``
-outbound calls at once (portal/outbound_transport.py) and gets twice that many threads: however
-badly a provider behaves, half of every worker's threads stay free for other portals' pages and
-/healthz. Each outbound call, and each login start or callback, ends within
+outbound calls at once (portal/outbound_transport.py) and gets twice that many threads; at most
+half as many again may queue for a slot: however badly a provider behaves, a quarter of every
+worker's threads stay free for other portals' pages and /healthz. Each outbound call, and each login start or callback, ends within
 ``OUTBOUND_DEADLINE_SECONDS`` (10 s).
 """
 

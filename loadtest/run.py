@@ -123,6 +123,8 @@ class Person:
         ]
         self.turn = 0
         self.signed_in = False
+        self.reached_check_email = False
+        self.mail_missing = False
         self.last_used: dict[int, float] = {}  # replica port -> when this person's connection to it was used
 
     def _replica(self, n: int | None = None) -> int:
@@ -184,7 +186,9 @@ class Person:
         if back is None or back.status_code != 302:
             return False
         if back.headers["Location"].startswith("/accounts/check-email/"):
-            self.run.first_logins += 1 if first else 0
+            if first and not self.reached_check_email:
+                self.reached_check_email = True
+                self.run.first_logins += 1
             if not first:
                 self.run.stats.errors.append(f"{self.email}: a returning login asked for mail again")
             return self._follow_mail()
@@ -194,6 +198,7 @@ class Person:
         link = self.run.mailbox.wait_link(self.email, timeout=MAIL_WAIT)
         if link is None:
             self.run.stats.errors.append(f"{self.email}: no verification mail within {MAIL_WAIT:.0f} s")
+            self.mail_missing = True
             return False
         with self.run.stats.lock:
             ended = self.run.stats.fault_ended_at.get(self.joined_phase)
@@ -248,6 +253,9 @@ class Person:
                 self.run.stats.errors.append(f"sign-in at the stand-in failed: {type(exc).__name__}")
             return
         ok = self.sso_login(first=True)
+        if not ok and not self.mail_missing:  # a person after a "try again" page (the PostgreSQL restart's)
+            time.sleep(1.0)
+            ok = self.sso_login(first=True)
         with self.run.stats.lock:
             self.run.finished_first_logins += 1
             self.run.failed_first_logins += 0 if ok else 1

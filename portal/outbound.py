@@ -183,14 +183,14 @@ def _give_back(counter: str) -> None:
 
 
 @contextlib.contextmanager
-def _slot(key: str | None, *, wait: float):
+def _slot(key: str | None, *, give_up: float):
     """At most OUTBOUND_MAX_CONCURRENT calls with this key at once, across every worker.
 
     A counter in the shared cache rather than a per-process semaphore: the attack is many
     requests spread over every worker. The counter expires a little after the longest call, so
     a worker killed mid-call cannot leak a slot for longer than that.
 
-    A call that finds every slot taken waits up to ``wait`` seconds for one before it is refused
+    A call that finds every slot taken waits for one until ``give_up`` (monotonic) before it is refused
     as ``busy``: a burst of first logins at a healthy provider (calls of a fraction of a second)
     queues for a moment instead of being turned away, while a hanging provider, whose calls hold
     their slots for the whole deadline, still gets no more than the bound. The waiting thread
@@ -202,7 +202,6 @@ def _slot(key: str | None, *, wait: float):
         return
     limit = settings.OUTBOUND_MAX_CONCURRENT
     counter = _key("inflight", key)
-    give_up = time.monotonic() + max(wait, 0.0)
     while True:
         count = _take(counter)
         if count is None or count <= limit:
@@ -281,11 +280,10 @@ def request(
         check_scheme(url, what=what)
         if breaker_key is not None:
             _breaker_check(breaker_key)
-        seconds = _seconds_left(deadline)
-        with (
-            process_slot(seconds),
-            _slot(breaker_key or limit_key, wait=min(settings.OUTBOUND_SLOT_WAIT_SECONDS, seconds / 2)),
-        ):
+        # One wait for both slots (this process's, then the provider's): at most
+        # OUTBOUND_SLOT_WAIT_SECONDS and half of what is left, the other half is for the call.
+        give_up = time.monotonic() + min(settings.OUTBOUND_SLOT_WAIT_SECONDS, _seconds_left(deadline) / 2)
+        with process_slot(give_up - time.monotonic()), _slot(breaker_key or limit_key, give_up=give_up):
             if breaker_key is not None:
                 _breaker_check(breaker_key)  # again: it may have opened while this call waited
             adapter = _adapter(deadline=deadline, max_bytes=max_bytes, what=what)
