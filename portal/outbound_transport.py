@@ -39,8 +39,9 @@ def process_slots() -> threading.BoundedSemaphore:
     """How many outbound calls this process makes at once (OUTBOUND_MAX_CONCURRENT_PER_PROCESS).
 
     gunicorn.conf.py gives each worker twice as many threads, so however many providers hang,
-    half of every worker's threads stay free for pages that need no provider (other portals,
-    /healthz). Calls that find no slot queue briefly (``process_slot``), then are refused as ``busy``.
+    half of every worker's threads are never in an outbound call, and with the short queue of
+    ``process_slot`` at least a quarter stay free for pages that need no provider (other portals,
+    /healthz).
     """
     global _process_slots, _process_waiters
     with _process_slots_lock:

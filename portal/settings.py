@@ -300,7 +300,8 @@ OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
 OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
 OUTBOUND_SLOT_WAIT_SECONDS = env.float("OUTBOUND_SLOT_WAIT_SECONDS", default=5.0)
 # Outbound calls one process makes at once; gunicorn.conf.py gives each worker twice as many
-# threads, so hanging providers can never hold more than half of them. 4 (8 threads): a login
+# threads, so hanging providers can never hold more than half of them (three quarters with the
+# calls queued for a slot, see portal.outbound_transport.process_slot). 4 (8 threads): a login
 # callback spends most of its time waiting on HaloPSA's token endpoint, and with 2 a worker
 # refused the third concurrent sign-in as busy under `make loadtest`'s bursts.
 OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=4)
