@@ -118,6 +118,29 @@ class WorkerDied(RuntimeError):
     """Stands for the worker's death between HaloPSA's answer and our commit (the transaction rolls back)."""
 
 
+def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, halo, connected):  # noqa: F811
+    halo.knobs(fail={"path": "/api/InvoicePayment", "count": 1, "status": 502})
+    invoice = halo_invoice(1001)
+    payment = pay(shop, [invoice])
+    row = wait_for(
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        what="a failed attempt",
+    )
+    assert row.state == State.PENDING
+    # HaloPSA still says 100.00 due; the portal knows the customer paid it: the invoice stays paid.
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID and invoice.payments.count() == 1
+    assert writeback_requeue(now=row.next_attempt_at + timedelta(seconds=1)) == 1
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID
+    assert [p.halo_id for p in invoice.payments.all()] == [
+        HaloWriteBack.objects.get(pk=row.pk).halo_payment_id
+    ]
+    assert len(halo.posted_payments()) == 1
+
+
 def test_crash_after_the_post_then_retry_is_exactly_once_and_sync_links_it(
     shop,
     halo,  # noqa: F811
@@ -199,7 +222,7 @@ def test_admin_retries_a_failed_write_back_with_an_audit_row(shop, halo, connect
     payment = pay(shop, [halo_invoice(1001)])
     wait_state(payment, state=State.FAILED)
     row = HaloWriteBack.objects.get(card_payment=payment)
-    assert "HTTP 403" in row.last_error  # a refusal no retry fixes: needs attention at once
+    assert "HTTP 403" in row.last_error and "edit:invoices" in row.last_error  # needs attention at once
     admin, staff = _admin(shop.portal, "admin@acme-msp.example")
     listing = admin.get("/admin/payments/halowriteback/")
     assert listing.status_code == 200 and b"Failed: needs attention" in listing.content
