@@ -178,8 +178,12 @@ def _take(counter: str) -> int | None:
 
 
 def _give_back(counter: str) -> None:
-    with contextlib.suppress(ValueError):
-        safe_cache.decr(counter)
+    with contextlib.suppress(ValueError):  # the counter expired: nothing to give back
+        left = safe_cache.decr(counter)
+        if left is not None and left < 0:
+            # It expired under calls still in flight and was started again; below 0 it would
+            # let more than the bound through, so it restarts from 0 instead.
+            safe_cache.set(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
 
 
 @contextlib.contextmanager

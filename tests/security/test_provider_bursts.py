@@ -98,3 +98,19 @@ def test_a_call_that_waited_does_not_go_out_once_the_breaker_opened(bad, setting
     holder.join(timeout=10)
     assert outcome == ["timeout"]
     assert bad.hits["hang"] == 1
+
+
+def test_a_slot_counter_that_expired_under_calls_in_flight_never_goes_below_zero(settings):
+    """The counter expires a little after the longest call (a killed worker cannot leak a slot);
+    calls still in flight then give back slots of a counter started again. Below zero, the next
+    calls would be counted as fewer than they are and more than the bound would go out."""
+    from django.core.cache import cache
+
+    counter = outbound._key("inflight", "portal-1|issuer")
+    assert outbound._take(counter) == 1
+    cache.delete(counter)  # expired while that call was in flight
+    assert outbound._take(counter) == 1  # a new call
+    outbound._give_back(counter)
+    outbound._give_back(counter)  # the old call finishes too
+
+    assert outbound._take(counter) == 1
