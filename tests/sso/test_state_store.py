@@ -196,3 +196,15 @@ def test_parsed_signing_keys_follow_a_key_rotation_under_the_same_kid(
 
     assert response.status_code == 302, response.content[:300]
     assert client.session[SESSION_KEY] == str(returning_alice.pk)
+
+
+def test_in_production_the_binding_cookie_is_host_prefixed_and_secure(
+    redis_cache, client, sso_config, settings
+):
+    settings.SESSION_COOKIE_NAME, settings.SESSION_COOKIE_SECURE = "__Host-sessionid", True
+
+    client.get(f"/sso/{sso_config.key}/login/")
+
+    cookie = client.cookies["__Host-ssobrowser"]
+    assert cookie["secure"] and cookie["httponly"] and cookie["path"] == "/" and not cookie["domain"]
+    assert cookie["samesite"] == "Lax"
