@@ -40,7 +40,7 @@ bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
 	$(PY) bench/halo_sync.py
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
+	DATABASE_URL=$(TEST_DATABASE_URL) BENCH_BROKER_URL=$(BENCH_REDIS_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 
 ## loadtest: two replicas, PostgreSQL, Redis, a worker and the stand-in on loopback under simulated people,
 ## one fault at a time (not in CI's default run; a few minutes). LOADTEST_ARGS="--people 10 --phase-seconds 30"

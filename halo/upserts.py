@@ -324,6 +324,9 @@ def invoice_void(*, portal: Portal, halo_id: int) -> bool:
 # --- payments -----------------------------------------------------------------------------------
 @transaction.atomic
 def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
+    """HaloPSA's payments of synced invoices. A payment the portal took and wrote back (its
+    ``thirdpartyid`` is our ``Payment.reference``, the Stripe intent id) is linked to our row, never
+    imported a second time, even when the sync reads it before the write-back stored HaloPSA's id."""
     counts = Counts()
     invoices = {
         i.halo_id: i
@@ -331,7 +334,7 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
             customer__portal=portal, halo_id__in={_int(r.get("invoice_id")) for r in rows}
         )
     }
-    wanted = {}
+    wanted, references = {}, {}
     for row in rows:
         halo_id, invoice = _int(row.get("id")), invoices.get(_int(row.get("invoice_id")))
         amount, paid_on = _money(row.get("amount")), _date(row.get("date"))
@@ -340,19 +343,44 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
             continue
         wanted[halo_id] = {"invoice": invoice, "amount": amount, "paid_on": paid_on,
                            "method": str(row.get("method") or "")[:50]}  # fmt: skip
+        references[halo_id] = str(row.get("thirdpartyid") or row.get("intent_id") or "")[:255]
     existing = {
         p.halo_id: p for p in Payment.objects.filter(invoice__customer__portal=portal, halo_id__in=wanted)
     }
+    linked = _written_back(wanted, references, existing)
+    existing.update(linked)
     creates, updates = [], []
     for halo_id, values in wanted.items():
         payment = existing.get(halo_id)
         if payment is None:
             creates.append(Payment(halo_id=halo_id, **values))
             counts.created += 1
-        elif _apply(payment, values):
+        elif _apply(payment, values) or halo_id in linked:
             updates.append(payment)
             counts.updated += 1
         else:
             counts.unchanged += 1
-    _write(Payment, creates, updates, ["invoice", "amount", "paid_on", "method"])
+    _write(Payment, creates, updates, ["invoice", "amount", "paid_on", "method", "halo_id"])
     return counts
+
+
+def _written_back(wanted: dict, references: dict, existing: dict) -> dict[int, Payment]:
+    """Our own rows (no HaloPSA id yet) that these HaloPSA payments are, by (invoice, reference)."""
+    unknown = {h: r for h, r in references.items() if r and h not in existing}
+    if not unknown:
+        return {}
+    ours = {
+        (p.invoice_id, p.reference): p
+        for p in Payment.objects.filter(
+            invoice_id__in={wanted[h]["invoice"].pk for h in unknown},
+            reference__in=set(unknown.values()),
+            halo_id__isnull=True,
+        )
+    }
+    linked = {}
+    for halo_id, reference in unknown.items():
+        payment = ours.pop((wanted[halo_id]["invoice"].pk, reference), None)
+        if payment is not None:
+            payment.halo_id = halo_id  # _apply leaves it; the update writes it
+            linked[halo_id] = payment
+    return linked

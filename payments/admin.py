@@ -1,4 +1,5 @@
-"""Admin for payments, scoped per portal: Stripe keys (write-only), payments, refunds, audit."""
+"""Admin for payments, scoped per portal: Stripe keys (write-only), payments, refunds, audit, and the
+HaloPSA write-back of each payment and refund (its state, and "Retry write-back" for failed ones)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from portal.admin_scoping import PortalScopedAdmin, PortalScopedTabularInline
 from .audit import payment_audit
 from .connection import stripe_connection_test
 from .forms import RefundForm
-from .models import CardPayment, CardPaymentInvoice, CardRefund, PaymentAudit, StripeAccount
+from .models import CardPayment, CardPaymentInvoice, CardRefund, HaloWriteBack, PaymentAudit, StripeAccount
 from .refunds import RefundRefused, card_refund_create, refundable
+from .writeback import writeback_retry, writeback_summary
 
 SECRET_FIELDS = ("secret_key", "webhook_secret")
 
@@ -116,6 +118,31 @@ class CardRefundInline(PortalScopedTabularInline):
         return False
 
 
+WRITEBACK_FIELDS = [
+    "kind",
+    "invoice",
+    "amount",
+    "state",
+    "attempts",
+    "last_error",
+    "halo_payment_id",
+    "posted_at",
+]
+
+
+class HaloWriteBackInline(PortalScopedTabularInline):
+    model = HaloWriteBack
+    portal_field = "portal"
+    verbose_name_plural = "HaloPSA write-back (one row per invoice paid or refunded)"
+    fields = WRITEBACK_FIELDS
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CardPayment)
 class CardPaymentAdmin(PortalScopedAdmin):
     list_display = [
@@ -127,11 +154,17 @@ class CardPaymentAdmin(PortalScopedAdmin):
         "status",
         "card_label",
         "amount_refunded",
+        "halo_writeback",
     ]
     list_filter = ["status", "kind"]
     search_fields = ["payment_intent_id", "customer__name"]
-    inlines = [CardPaymentInvoiceInline, CardRefundInline]
-    readonly_fields = [f.name for f in CardPayment._meta.fields]
+    inlines = [CardPaymentInvoiceInline, CardRefundInline, HaloWriteBackInline]
+    readonly_fields = [*(f.name for f in CardPayment._meta.fields), "halo_writeback"]
+
+    @admin.display(description="HaloPSA write-back")
+    def halo_writeback(self, obj):
+        return writeback_summary(card_payment=obj)
+
     change_form_template = "admin/payments/cardpayment/change_form.html"
 
     def has_add_permission(self, request):
@@ -182,6 +215,39 @@ class CardPaymentAdmin(PortalScopedAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/payments/cardpayment/refund.html", context)
+
+
+@admin.register(HaloWriteBack)
+class HaloWriteBackAdmin(PortalScopedAdmin):
+    """Each payment and refund on its way to HaloPSA. Failed rows (after all attempts, or refused by
+    HaloPSA) need attention: fix the cause (the connection's scope, the invoice in HaloPSA), then
+    "Retry write-back". A retry never posts twice: it first looks for the payment in HaloPSA."""
+
+    list_display = ["created_at", "portal", "card_payment", *WRITEBACK_FIELDS, "adopted"]
+    list_filter = ["state", "kind"]
+    search_fields = ["thirdpartyid", "invoice__number"]
+    readonly_fields = [f.name for f in HaloWriteBack._meta.fields]
+    actions = ["retry_writeback_action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry write-back (failed rows only)", permissions=["change"])
+    def retry_writeback_action(self, request, queryset):
+        retried = sum(
+            writeback_retry(writeback=row, user=request.user, ip=client_ip(request))
+            for row in queryset.filter(state=HaloWriteBack.State.FAILED)[:200]
+        )
+        skipped = queryset.count() - retried
+        self.message_user(
+            request,
+            f"{retried} write-back(s) queued again."
+            + (f" {skipped} skipped (only failed rows are retried)." if skipped else ""),
+            messages.SUCCESS if retried else messages.WARNING,
+        )
 
 
 @admin.register(PaymentAudit)

@@ -169,6 +169,8 @@ class CardPaymentInvoice(models.Model):
     payment = models.OneToOneField(
         "portal.Payment", on_delete=models.SET_NULL, null=True, blank=True, related_name="card_allocation"
     )
+    #: The part of this invoice's amount given back by refunds (the invoice's balance re-opened by it).
+    amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
 
     class Meta:
         constraints = [
@@ -377,3 +379,6 @@ class AutoPayCharge(models.Model):
 
     def __str__(self) -> str:
         return f"AutoPay of invoice {self.invoice_id}: {self.get_state_display()}"
+
+
+from .models_writeback import HaloWriteBack  # noqa: E402,F401  (the HaloPSA write-back outbox)

@@ -1,4 +1,11 @@
-"""Refunds by portal administrators, full or partial, through Stripe, with an audit row each."""
+"""Refunds by portal administrators, full or partial, through Stripe, with an audit row each.
+
+A refund recorded here (from the admin or from Stripe's ``charge.refunded`` event, once per Stripe
+refund id) gives the money back on the portal's side too: it is spread over the payment's invoices in
+the order they were paid (each up to what it received), each invoice's balance is re-opened by its part,
+a negative ``Payment`` row records it in the invoice's history, and a HaloPSA write-back row per
+invoice posts the same negative payment to HaloPSA (``payments.writeback``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,15 @@ from decimal import Decimal
 import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils import timezone
+
+from portal.models import Invoice, Payment
 
 from .audit import payment_audit
 from .models import CardPayment, CardRefund, StripeAccount
 from .money import to_minor
 from .stripe_api import friendly_error, stripe_client
+from .writeback import writeback_enqueue_refund
 
 
 class RefundRefused(Exception):
@@ -45,7 +56,45 @@ def card_refund_record(
             return None
         payment.amount_refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
         payment.save(update_fields=["amount_refunded", "updated_at"])
+        if payment.settled_at is not None:
+            parts = _reopen_invoices(payment=payment, refund=refund)
+            writeback_enqueue_refund(refund=refund, parts=parts)
     return refund
+
+
+def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]:
+    """Give ``refund.amount`` back over the payment's invoices; returns (invoice, Payment row, part)."""
+    allocations = list(payment.allocations.order_by("pk"))
+    invoices = {
+        i.pk: i
+        for i in Invoice.objects.select_for_update().filter(pk__in=[a.invoice_id for a in allocations])
+    }
+    left, today, parts = refund.amount, timezone.localdate(), []
+    for allocation in allocations:
+        part = min(left, allocation.amount - allocation.amount_refunded)
+        if part <= 0:
+            continue
+        left -= part
+        allocation.amount_refunded += part
+        allocation.save(update_fields=["amount_refunded"])
+        invoice = invoices[allocation.invoice_id]
+        invoice.balance = min(invoice.balance + part, invoice.total)
+        fields = ["balance"]
+        if invoice.status == Invoice.Status.PAID and invoice.balance > 0:
+            invoice.status = Invoice.Status.OVERDUE if invoice.due_on < today else Invoice.Status.OPEN
+            fields.append("status")
+        invoice.save(update_fields=fields)
+        record = Payment.objects.create(
+            invoice=invoice,
+            paid_on=today,
+            amount=-part,
+            method=f"Refund: {payment.card_label}"[:50],
+            reference=refund.stripe_refund_id,
+        )
+        parts.append((invoice, record, part))
+        if left <= 0:
+            break
+    return parts
 
 
 def card_refund_create(

@@ -3,7 +3,8 @@
 Three doors lead here (the signed webhook, the reconcile task, a refund sync), in any order and
 any number of times; the row lock on the card payment and ``settled_at`` make every door after
 the first a no-op. Balances move in the same transaction as ``settled_at``, so a crash between
-the two cannot happen.
+the two cannot happen. The HaloPSA write-back rows (``payments.writeback``) are created in that
+same transaction too, so a settled payment always has them and an unsettled one never does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .models import CardPayment, StripeAccount
 from .money import from_minor
 from .notices import payment_notice_queue
 from .stripe_api import stripe_client
+from .writeback import writeback_enqueue_payment
 
 logger = logging.getLogger("payments.settlement")
 
@@ -59,6 +61,7 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
                 paid_on=today,
                 amount=allocation.amount,
                 method=f"{payment.card_label} (Stripe)",
+                reference=payment.payment_intent_id or "",
             )
             allocation.payment = record
             allocation.save(update_fields=["payment"])
@@ -73,6 +76,7 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
         payment.failure_code = payment.failure_message = ""
         payment.save(update_fields=["status", "settled_at", "failure_code", "failure_message", "updated_at"])
         payment_notice_queue(card_payment=payment, kind="receipt")
+        writeback_enqueue_payment(card_payment=payment, allocations=allocations)
     logger.info("card payment settled", extra={"card_payment": payment.pk, "amount": str(payment.amount)})
     return True
 

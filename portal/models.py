@@ -244,6 +244,9 @@ class Payment(models.Model):
     )
     method = models.CharField(max_length=50, blank=True, help_text="e.g. card, bank transfer")
     halo_id = models.IntegerField("HaloPSA ID", null=True, blank=True, editable=False, db_index=True)
+    #: The card processor's id (Stripe PaymentIntent, or refund for a negative row): how the HaloPSA sync
+    #: recognises a payment the portal wrote back (HaloPSA's ``thirdpartyid``) instead of importing it twice.
+    reference = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
 
     class Meta:
         ordering = ["-paid_on", "-id"]

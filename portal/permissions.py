@@ -39,6 +39,7 @@ PORTAL_ADMIN_GRANTS: dict[str, tuple[str, ...]] = {
     "payments.stripeaccount": ("view", "add", "change"),
     "payments.cardpayment": ("view", "change"),  # change = refunds; the rows themselves stay read-only
     "payments.paymentaudit": ("view",),
+    "payments.halowriteback": ("view", "change"),  # change = "Retry write-back"; rows stay read-only
 }
 
 

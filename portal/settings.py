@@ -274,6 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     # AutoPay's daily run (due invoices, retries, upcoming-charge notices) hourly: it is idempotent.
     "payments-reconcile": {"task": "payments.tasks.reconcile_pending", "schedule": 300.0},
     "payments-requeue-notices": {"task": "payments.tasks.requeue_notices", "schedule": 60.0},
+    # HaloPSA write-backs whose publish failed, whose back-off is over, or whose task was lost.
+    "payments-requeue-writebacks": {"task": "payments.tasks.requeue_writebacks", "schedule": 60.0},
     "payments-autopay": {"task": "payments.tasks.autopay_run", "schedule": 3600.0},
     # Retention: old events, expired codes, verifications and sessions (see */retention.py).
     "prune-old-sso-events": {"task": "sso.tasks.prune_old_events", "schedule": crontab(minute=10, hour=3)},

@@ -1,16 +1,19 @@
 """Paying an invoice in Chromium: SSO sign-in at the HaloPSA stand-in, card details typed into
 Elements (localstripe's Stripe.js stand-in), the signed webhook settles it, the receipt is in the dev
-mailbox and the invoice shows as paid."""
+mailbox, the invoice shows as paid, and the payment is written back to HaloPSA (the stand-in has it)."""
 
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from payments.models import CardPayment
+from halo.models import HaloConnection
+from halo.sync import halo_sync_run
+from payments.models import CardPayment, HaloWriteBack
 from portal.devmail import devmail_messages
 from tests.browser.conftest import returning_person, shot, sign_in_at_standin
-from tests.payments.conftest import connect
+from tests.halo.conftest import invoices
+from tests.payments.conftest import connect, wait_for
 from tests.stripestub import CARD_OK
 
 pytestmark = pytest.mark.browser
@@ -36,6 +39,23 @@ def test_pay_an_invoice_with_a_test_card(browser, world, localstripe, settings, 
     }
     connect(world.portal, localstripe)
     invoice = world.acme_invoices[0]
+    # The portal's HaloPSA connection: the invoice is HaloPSA's (adopted by the sync by customer and number).
+    standin = world.standin
+    standin.add_api_client("portal-pay-browser", "pay-secret")
+    standin.seed_api(
+        reset=True,
+        clients=[{"id": 1, "name": "Acme Ltd"}],
+        invoices=[
+            {**invoices(1)[0], "id": 7101, "invoicenumber": invoice.number, "total": str(invoice.total)}
+        ],
+    )
+    connection = HaloConnection.objects.create(
+        portal=world.portal, api_url=standin.api_url, auth_url=standin.issuer, client_id="portal-pay-browser",
+        client_secret="pay-secret", tenant=standin.tenant,
+    )  # fmt: skip
+    assert halo_sync_run(connection=connection, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.halo_id == 7101
     returning_person(world, world.alice)
 
     page = browser.new_page()
@@ -62,6 +82,14 @@ def test_pay_an_invoice_with_a_test_card(browser, world, localstripe, settings, 
     shot(page, "payment-received")
     payment = CardPayment.objects.get()
     assert payment.status == CardPayment.Status.SUCCEEDED and payment.card_last4 == "4242"
+    # Written back to HaloPSA, once, with the Stripe intent as thirdpartyid.
+    wait_for(
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, state="posted").exists(),
+        what="the HaloPSA write-back",
+    )
+    at_halo = [p for p in standin.posted_payments() if p["thirdpartyid"] == payment.payment_intent_id]
+    assert len(at_halo) == 1 and at_halo[0]["invoice_id"] == 7101
+    assert at_halo[0]["intent_id"] == payment.payment_intent_id
 
     page.goto(world.at(f"/invoices/{invoice.pk}/"))
     expect(page.locator(".badge.paid").first).to_be_visible()

@@ -53,7 +53,7 @@ def _world(portal, tag: str) -> dict:
         auth_url=f"https://{tag}.example/auth",
         client_id=f"{tag}-api",
     )
-    from payments.models import CardPayment, PaymentAudit, StripeAccount
+    from payments.models import CardPayment, HaloWriteBack, PaymentAudit, StripeAccount
 
     stripe_account = StripeAccount.objects.create(
         portal=portal,
@@ -72,6 +72,15 @@ def _world(portal, tag: str) -> dict:
         CardPayment: card_payment,
         PaymentAudit: PaymentAudit.objects.create(
             portal=portal, kind=f"{tag}-kind", card_payment=card_payment
+        ),
+        HaloWriteBack: HaloWriteBack.objects.create(
+            portal=portal,
+            card_payment=card_payment,
+            invoice=invoice,
+            amount=invoice.total,
+            thirdpartyid=f"pi_{tag}",
+            state="failed",
+            last_error=f"{tag} refused",
         ),
         Portal: portal,
         Customer: customer,
