@@ -276,6 +276,7 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
             continue
         wanted[halo_id] = values
     existing = {i.halo_id: i for i in Invoice.objects.filter(customer__portal=portal, halo_id__in=wanted)}
+    _count_unsent_payments(wanted, existing)
     pairs = {(v["customer"].pk, v["number"]) for v in wanted.values()}
     taken = {
         (i.customer_id, i.number): i
@@ -309,6 +310,29 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
         counts.unchanged += not changed
     _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"])
     return counts
+
+
+def _count_unsent_payments(wanted: dict, existing: dict) -> None:
+    """Payments the portal took that HaloPSA does not know yet (``reference`` set, no HaloPSA id: the
+    write-back is still pending) stay counted, so a sync never re-opens an invoice the customer just paid
+    (and invites a second payment). Once written back, HaloPSA's amount due includes them."""
+    unsent = {}
+    for row in (
+        Payment.objects.filter(invoice__in=list(existing.values()), halo_id__isnull=True)
+        .exclude(reference="")
+        .values("invoice__halo_id", "amount")
+    ):
+        key = row["invoice__halo_id"]
+        unsent[key] = unsent.get(key, ZERO) + row["amount"]
+    for halo_id, amount in unsent.items():
+        values = wanted[halo_id]
+        values["balance"] = max(ZERO, min(values["balance"] - amount, max(values["total"], ZERO)))
+        if values["balance"] == ZERO:
+            values["status"] = Invoice.Status.PAID
+        elif values["status"] == Invoice.Status.PAID:
+            values["status"] = (
+                Invoice.Status.OVERDUE if values["due_on"] < timezone.localdate() else Invoice.Status.OPEN
+            )
 
 
 @transaction.atomic

@@ -51,6 +51,7 @@ def api_view(scope: str, methods: tuple[str, ...] = ("GET",)):
             granted = set(oauth_request.access_token.scope.split())
             if "all" not in granted and scope not in granted:
                 return _json({"error": "forbidden", "message": f"needs scope {scope}"}, status=403)
+            request.halo_scopes = granted
             return view(request, *args, **kwargs)
 
         return inner
@@ -253,6 +254,8 @@ def payment_json(row: ApiPayment) -> dict:
 @api_view("read:invoices", methods=("GET", "POST"))
 def invoice_payments(request):
     if request.method == "POST":
+        if not request.halo_scopes & {"all", "edit:invoices"}:
+            return _json({"error": "forbidden", "message": "needs scope edit:invoices"}, status=403)
         return _payments_post(request)
     queryset = ApiPayment.objects.all()
     for name in ("invoice_id", "client_id"):

@@ -247,7 +247,10 @@ def writeback_post(*, writeback_id: int, now=None) -> str:
             answer = client.post("InvoicePayment", [_payload(row)])
         except HaloAPIError as exc:
             permanent = exc.status in PERMANENT_STATUSES or exc.reason in {"invalid_client", "invalid_scope"}
-            _record_failure(row, message=exc.message, permanent=permanent, now=now)
+            message = exc.message
+            if exc.status in (401, 403):
+                message += " Recording payments needs the API application's “edit:invoices” scope (or “all”)."
+            _record_failure(row, message=message, permanent=permanent, now=now)
             return "failed"
         _record_posted(row, halo_id=_halo_id(answer), adopted=False, now=now)
     logger.info("written back to HaloPSA", extra={"writeback": row.pk, "halo_payment": row.halo_payment_id})

@@ -107,6 +107,18 @@ def test_payments_post_an_array_and_are_recorded(api):
     assert get(api, "InvoicePayment", invoice_id=102).json()["payments"][0]["amount"] == 20.5
 
 
+def test_recording_a_payment_needs_the_edit_invoices_scope(api):
+    for scope, status in (("read:invoices", 403), ("read:invoices edit:invoices", 201)):
+        access = token(api, scope=scope).json()["access_token"]
+        response = requests.post(
+            f"{api.api_url}/InvoicePayment",
+            json=[{"invoice_id": 102, "amount": 1, "thirdpartyid": f"pi_{status}"}],
+            headers={"Authorization": f"Bearer {access}"},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert response.status_code == status
+
+
 def test_knobs_throttle_and_fail(api):
     api.knobs(throttle={"count": 1, "retry_after": "2"})
     throttled = get(api, "Client")

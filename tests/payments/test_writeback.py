@@ -118,6 +118,29 @@ class WorkerDied(RuntimeError):
     """Stands for the worker's death between HaloPSA's answer and our commit (the transaction rolls back)."""
 
 
+def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, halo, connected):  # noqa: F811
+    halo.knobs(fail={"path": "/api/InvoicePayment", "count": 1, "status": 502})
+    invoice = halo_invoice(1001)
+    payment = pay(shop, [invoice])
+    row = wait_for(
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        what="a failed attempt",
+    )
+    assert row.state == State.PENDING
+    # HaloPSA still says 100.00 due; the portal knows the customer paid it: the invoice stays paid.
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID and invoice.payments.count() == 1
+    assert writeback_requeue(now=row.next_attempt_at + timedelta(seconds=1)) == 1
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID
+    assert [p.halo_id for p in invoice.payments.all()] == [
+        HaloWriteBack.objects.get(pk=row.pk).halo_payment_id
+    ]
+    assert len(halo.posted_payments()) == 1
+
+
 def test_crash_after_the_post_then_retry_is_exactly_once_and_sync_links_it(
     shop,
     halo,  # noqa: F811
@@ -199,7 +222,7 @@ def test_admin_retries_a_failed_write_back_with_an_audit_row(shop, halo, connect
     payment = pay(shop, [halo_invoice(1001)])
     wait_state(payment, state=State.FAILED)
     row = HaloWriteBack.objects.get(card_payment=payment)
-    assert "HTTP 403" in row.last_error  # a refusal no retry fixes: needs attention at once
+    assert "HTTP 403" in row.last_error and "edit:invoices" in row.last_error  # needs attention at once
     admin, staff = _admin(shop.portal, "admin@acme-msp.example")
     listing = admin.get("/admin/payments/halowriteback/")
     assert listing.status_code == 200 and b"Failed: needs attention" in listing.content
@@ -244,4 +267,38 @@ def test_no_connection_no_rows_and_a_manual_invoice_is_not_applicable(shop, halo
     second = pay(shop, [shop.invoice("15.00")])
     row = HaloWriteBack.objects.get(card_payment=second)
     assert row.state == State.NOT_APPLICABLE and "not imported from HaloPSA" in row.last_error
+    assert halo.posted_payments() == []
+
+
+def test_a_refund_of_a_multi_invoice_payment_is_spread_in_payment_order(shop, halo, connected):  # noqa: F811
+    first, second = halo_invoice(1001), halo_invoice(1002)
+    payment = pay(shop, [first, second])
+    wait_state(payment, count=2)
+    refund = card_refund_create(card_payment=payment, amount=Decimal("150.00"), user=None)
+    wait_for(
+        lambda: HaloWriteBack.objects.filter(refund=refund, state=State.POSTED).count() == 2,
+        what="both refund rows written back",
+    )
+    negative = sorted(
+        (p["invoice_id"], Decimal(str(p["amount"])))
+        for p in at_halo(halo, thirdpartyid=refund.stripe_refund_id)
+    )
+    assert negative == [(1001, Decimal("-100.00")), (1002, Decimal("-50.00"))]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.balance, second.balance) == (Decimal("100.00"), Decimal("50.00"))
+
+
+def test_after_the_last_attempt_the_row_needs_attention(shop, halo, connected, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(writeback, "MAX_ATTEMPTS", 2)
+    halo.knobs(fail={"path": "/api/InvoicePayment", "count": 2, "status": 500})
+    payment = pay(shop, [halo_invoice(1001)])
+    row = wait_for(
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        what="a failed attempt",
+    )
+    assert writeback_requeue(now=row.next_attempt_at + timedelta(seconds=1)) == 1
+    row.refresh_from_db()
+    assert row.state == State.FAILED and row.attempts == 2 and "HTTP 500" in row.last_error
+    assert writeback_requeue(now=timezone.now() + timedelta(days=1)) == 0  # beat leaves it to the admin
     assert halo.posted_payments() == []
