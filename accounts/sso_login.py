@@ -80,7 +80,9 @@ def sso_identity_login(
         return SSOLoginResult(user=None, error="Your sign-in provider did not identify you properly.")
     address = _clean_email(email)
     now = timezone.now()
-    with transaction.atomic():
+    # Inside the callback's transaction (the sign-in's writes commit together) no savepoint is needed:
+    # nothing here is caught and retried, so a failure rolls back the whole sign-in.
+    with transaction.atomic(savepoint=False):
         identity, created = Identity.objects.select_for_update().get_or_create(
             portal=portal,
             issuer=issuer,

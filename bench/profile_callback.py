@@ -24,9 +24,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ...")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        help="the cache (and sessions, as in production); 'none' keeps the tests' local-memory cache",
     )
     args = parser.parse_args()
     from bench.run import fresh_postgres_database
@@ -48,6 +54,21 @@ def main() -> None:
     from tests.oidc_op import TinyOP
 
     setup_test_environment()
+    if args.redis_url != "none":  # as in production: Redis cache, sessions on it (portal.sessions)
+        from django.test import override_settings
+
+        override_settings(
+            CACHES={
+                "default": {
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": args.redis_url,
+                }
+            },
+            SESSION_ENGINE="portal.sessions",
+        ).enable()
+        from django.core.cache import cache
+
+        cache.clear()
     call_command("migrate", verbosity=0, interactive=False)
     op = TinyOP()
     try:
@@ -65,7 +86,8 @@ def main() -> None:
         path = callback_path()
         with CaptureQueriesContext(connection) as captured:
             assert client.get(path).status_code == 302
-        print(f"queries in one callback: {len(captured)}")
+        commits = sum(q["sql"] == "COMMIT" for q in captured.captured_queries)
+        print(f"queries in one callback: {len(captured)} ({commits} commits)")
         for n, query in enumerate(captured.captured_queries, 1):
             print(f"  {n:2}. {query['sql'][:150]}")
         profiler, elapsed = cProfile.Profile(), 0.0
@@ -81,7 +103,7 @@ def main() -> None:
             f"\n{args.rounds} callbacks under cProfile: {elapsed * 1000 / args.rounds:.1f} ms each (profiled)"
         )
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
     finally:
         op.stop()

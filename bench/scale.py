@@ -46,7 +46,11 @@ def seed(*, portals: int, invoices: int, issuer: str):
 
     portal = Portal.objects.create(name="Acme", url="http://acme.localhost")
     config = SSOConfig.objects.create(
-        portal=portal, description="HaloPSA", issuer=issuer, client_id="portal-client"
+        portal=portal,
+        description="HaloPSA",
+        issuer=issuer,
+        client_id="portal-client",
+        enabled=True,  # configs start disabled until tested; the benchmark's provider is known good
     )
     others = Portal.objects.bulk_create(
         Portal(name=f"Portal {n}", url=f"http://p{n}.localhost", host=f"p{n}.localhost")

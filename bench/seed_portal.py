@@ -25,7 +25,11 @@ from sso.models import SSOConfig  # noqa: E402
 def main(portal_url: str, issuer: str) -> None:
     portal = Portal.objects.create(name="Acme", url=portal_url)
     config = SSOConfig.objects.create(
-        portal=portal, description="HaloPSA", issuer=issuer, client_id="portal-client"
+        portal=portal,
+        description="HaloPSA",
+        issuer=issuer,
+        client_id="portal-client",
+        enabled=True,  # configs start disabled until tested; the benchmark's provider is known good
     )
     customer = Customer.objects.create(portal=portal, name="Acme Ltd")
     Contact.objects.create(customer=customer, email="alice@example.com", name="Alice")

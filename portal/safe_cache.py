@@ -41,6 +41,11 @@ def reset() -> None:
     _paused_until[0] = 0.0
 
 
+def paused() -> bool:
+    """True for PAUSE_SECONDS after a failure: callers with their own cache calls skip the cache too."""
+    return time.monotonic() < _paused_until[0]
+
+
 def note_cache_failure(exc: BaseException, *, operation: str) -> None:
     now = time.monotonic()
     _paused_until[0] = now + PAUSE_SECONDS

@@ -51,9 +51,37 @@ class SessionStore(cached_db.SessionStore):
             return cached_db.DBStore.exists(self, session_key)
 
     def delete(self, session_key=None):
+        """The row (one ``DELETE``: Django's reads the row first), then the cached copy."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        self.model.objects.filter(session_key=session_key).delete()
         try:
-            super().delete(session_key)
+            self._cache.delete(self.cache_key_prefix + session_key)
         except CACHE_ERRORS as exc:
-            # The row is gone (DBStore.delete ran first); the cached copy is not (see the docstring).
+            # The row is gone; the cached copy is not (see the docstring).
             note_cache_failure(exc, operation="session_delete")
             logger.error("session deleted while the cache was down; its cached copy may remain")
+
+    def cycle_key(self):
+        """A new key at sign-in (session fixation), with the row written once.
+
+        Django's ``cycle_key`` inserts the data under the new key at once, and the save at the end of
+        the request (there always is one: the sign-in changes the session) then updates that same row.
+        Here the new key is only chosen, and that save inserts the row: one write instead of two, and
+        none inside the sign-in's transaction. The old row is deleted at once, as in Django.
+        """
+        data = self._session
+        old_key = self.session_key
+        self._session_key = self._get_new_session_key()
+        self._session_cache = data
+        self._insert_on_save = True
+        self.modified = True
+        if old_key:
+            self.delete(old_key)
+
+    def save(self, must_create=False):
+        if getattr(self, "_insert_on_save", False):
+            must_create, self._insert_on_save = True, False
+        super().save(must_create)

@@ -132,6 +132,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _db_options["options"] = (
             f"{_db_options.get('options', '')} -c statement_timeout={_timeout_ms}".strip()
         )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The SQLite demo under gunicorn's threads: a writer waits up to 20 s for the lock instead of
+    # failing at once, and transactions take the write lock when they begin, so two sign-ins cannot
+    # both read and then deadlock upgrading to a write ("database is locked" 500s at 8 clients).
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("timeout", env.int("SQLITE_TIMEOUT", default=20))
+    _db_options.setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
@@ -142,6 +149,16 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"socket_connect_timeout": _cache_timeout, "socket_timeout": _cache_timeout}
     )
+# Sessions: with Redis as the cache (production), read from Redis and written to both Redis and the
+# database (``portal.sessions``, ``cached_db`` that keeps working from the database while Redis is
+# down, so an outage or a restart signs nobody out). Without Redis (the SQLite demo, a local-memory
+# cache that each process has its own copy of) sessions live in the database only.
+SESSION_ENGINE = env.str(
+    "SESSION_ENGINE",
+    default="portal.sessions"
+    if "redis" in CACHES["default"]["BACKEND"].lower()
+    else "django.contrib.sessions.backends.db",
+)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

@@ -13,6 +13,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.views.decorators.debug import sensitive_variables
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
@@ -37,9 +38,20 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 
         Returns a user only for a verified identity; otherwise None with the outcome left on
         ``request.sso_result`` for the callback view. Raises SSOFlowError with the precise reason.
+        (The callback view calls the two halves itself, to keep the writes in its transaction.)
         """
         if request is None or sso_config is None:
             return None  # not an SSO callback: leave it to the other backends
+        claims = self.verified_claims(
+            request, sso_config=sso_config, nonce=nonce, code_verifier=code_verifier
+        )
+        return self.identity_login(claims)
+
+    @sensitive_variables("code_verifier", "token_payload", "token_info")
+    def verified_claims(self, request, *, sso_config, nonce, code_verifier) -> dict:
+        """The provider's answer for this code, exchanged and checked (token, ID token, userinfo when
+        needed, email): provider calls and checks only, no database writes, so that the callback's
+        writes can follow in one short transaction that never waits on the provider."""
         self.request = request
         self.config = sso_config
         self.metadata: ProviderMetadata = provider_metadata(sso_config.issuer, portal_id=sso_config.portal_id)
@@ -55,7 +67,12 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         access_token = token_info.get("access_token")
         claims = self.verify_token(id_token, nonce=nonce)
         self.store_tokens(access_token, id_token)
-        return self.get_or_create_user(access_token, id_token, claims)
+        claims = self.get_userinfo(access_token, id_token, claims)
+        self.verify_claims(claims)
+        if any(ord(ch) < 32 for ch in claims["sub"]):
+            raise SSOFlowError("invalid_claim", "The 'sub' claim holds control characters.")
+        request.sso_claims = claims
+        return claims
 
     # --- token endpoint ---------------------------------------------------------------------
     def get_token(self, payload: dict) -> dict:
@@ -177,15 +194,11 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise SSOFlowError("invalid_email", "The provider sent an email that is not valid.") from exc
         return True
 
-    def get_or_create_user(self, access_token, id_token, payload):
+    def identity_login(self, claims: dict):
         """Hand the verified identity to ``accounts``: a user for a verified identity, else None
         with the pending verification recorded on ``request.sso_result``."""
-        claims = self.get_userinfo(access_token, id_token, payload)
-        self.verify_claims(claims)
         from accounts.sso_login import sso_identity_login
 
-        if any(ord(ch) < 32 for ch in claims["sub"]):
-            raise SSOFlowError("invalid_claim", "The 'sub' claim holds control characters.")
         name = claims.get("name") if isinstance(claims.get("name"), str) else ""
         name = "".join(ch for ch in name if ord(ch) >= 32)
         database_reconnect_if_dropped()  # the provider calls may have taken seconds
@@ -198,7 +211,6 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             name=name[:200],
             next_url=getattr(self.request, "sso_next_url", ""),
         )
-        self.request.sso_claims = claims
         self.request.sso_result = result
         return result.user
 

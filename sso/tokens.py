@@ -7,6 +7,7 @@ who knows the public key forge tokens), by a key chosen by ``kid`` or else by ``
 ``alg``; and ``iss``, ``aud``, ``azp``, ``exp``, ``iat``, ``nonce`` and ``sub`` must all hold.
 """
 
+import hashlib
 import hmac
 import json
 import time
@@ -47,12 +48,35 @@ def _parse(jwk: dict, *, alg: str) -> jwt.PyJWK | None:
         return None  # a key type or curve we cannot use: ignore it
 
 
+#: Parsed keys per process, by (fingerprint of the JWKS document, alg, kid). Parsing a JWK (an RSA
+#: or EC public key) on every login is wasted work: the document changes only when the provider
+#: rotates its keys, and then its fingerprint changes too, so an entry can never outlive its keys.
+_parsed_keys: dict[tuple[str, str, str | None], tuple[jwt.PyJWK, ...]] = {}
+PARSED_KEYS_MAX = 256
+
+
+def jwks_fingerprint(jwks: dict) -> str:
+    """sha256 of the JWKS document's bytes (as JSON, keys sorted): equal documents, equal prints."""
+    return hashlib.sha256(json.dumps(jwks, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def candidate_keys(jwks: dict, *, alg: str, kid: str | None) -> list[jwt.PyJWK]:
-    """Keys that may have signed a token: by kid when the token names one, else by kty/use/alg."""
-    keys = [k for k in jwks.get("keys", []) if _usable(k, alg=alg)]
-    if kid is not None:
-        keys = [k for k in keys if k.get("kid") == kid]
-    return [parsed for k in keys if (parsed := _parse(k, alg=alg)) is not None]
+    """Keys that may have signed a token: by kid when the token names one, else by kty/use/alg.
+
+    Only found keys are remembered: a forged token's random kid finds none and leaves no entry, so
+    it cannot push the real keys out (the table is also bounded, emptied when full)."""
+    memo_key = (jwks_fingerprint(jwks), alg, kid)
+    found = _parsed_keys.get(memo_key)
+    if found is None:
+        keys = [k for k in jwks.get("keys", []) if _usable(k, alg=alg)]
+        if kid is not None:
+            keys = [k for k in keys if k.get("kid") == kid]
+        found = tuple(parsed for k in keys if (parsed := _parse(k, alg=alg)) is not None)
+        if found:
+            if len(_parsed_keys) >= PARSED_KEYS_MAX:
+                _parsed_keys.clear()
+            _parsed_keys[memo_key] = found
+    return list(found)
 
 
 def _has_asymmetric_keys(jwks: dict) -> bool:

@@ -22,6 +22,7 @@ from portal import safe_cache
 from portal.outages import caused_by_an_outage
 
 from . import http
+from .backend import PortalOIDCBackend
 from .connection_test import sso_connection_test
 from .discovery import provider_metadata
 from .dry_run import dry_run_callback, may_dry_run
@@ -29,10 +30,11 @@ from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
 from .selectors import sso_config_by_key
-from .session import sso_session_hold, sso_session_persist, sso_session_start
-from .state import annotate_state, pop_state
+from .session import sso_session_hold, sso_session_start
+from .state import annotate_state, pop_state, session_snapshot
 
 logger = logging.getLogger(__name__)
+BACKEND = f"{PortalOIDCBackend.__module__}.{PortalOIDCBackend.__qualname__}"
 
 
 def sso_error_page(request, exc: SSOFlowError, *, config=None):
@@ -126,10 +128,19 @@ class SSOLoginStartView(OIDCAuthenticationRequestView):
         self.config = config
         self.OIDC_OP_AUTH_ENDPOINT = metadata.authorization_endpoint
         self.OIDC_RP_CLIENT_ID = config.client_id
+        before = session_snapshot(request)
         response = super().get(request)
         state = parse_qs(urlsplit(response.url).query)["state"][0]
         next_url = safe_next_url(request=request, url=request.GET.get("next"))
-        annotate_state(request, state=state, config=config, next_url=next_url, dry_run=self.dry_run)
+        annotate_state(
+            request,
+            response,
+            state=state,
+            config=config,
+            next_url=next_url,
+            dry_run=self.dry_run,
+            before=before,
+        )
         request.session.pop("oidc_login_next", None)  # ours is per state, so parallel tabs don't clash
         return response
 
@@ -176,8 +187,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 SSOFlowError("missing_code_or_state", "The callback had no code or no state."),
                 config=config,
             )
-        pending = pop_state(request, state)
-        sso_session_persist(request)  # single use, even if everything below fails
+        pending = pop_state(request, state)  # single use, even if everything below fails
         try:
             self.check_pending(request, pending=pending, config=config, iss_values=iss_values)
         except SSOFlowError as exc:
@@ -188,15 +198,25 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         return self.sign_in(request, config=config, pending=pending)
 
     def sign_in(self, request, *, config, pending):
-        """Exchange the code through the backend and act on what ``accounts`` decided."""
-        # Reload the session after the slow provider calls, as the library does, so parallel tabs'
-        # states are not overwritten.
-        request.session = request.session.__class__(request.session.session_key)
+        """Exchange the code, then act on what ``accounts`` decided, all its writes in one transaction.
+
+        The provider calls come first, outside any transaction (a transaction never waits on the
+        provider, and SQLite's write lock is not held across them). Then the identity update, its
+        audit row, the new session row (key rotation), ``last_login`` and the SSO event row commit
+        together: one commit, and no event or identity change for a sign-in that did not happen.
+        """
         request.sso_next_url = pending.next_url
+        backend = PortalOIDCBackend()
         try:
-            self.user = auth.authenticate(
-                request=request, sso_config=config, nonce=pending.nonce, code_verifier=pending.code_verifier
+            backend.verified_claims(
+                request, sso_config=config, nonce=pending.nonce, code_verifier=pending.code_verifier
             )
+            if pending.from_session:
+                # Parallel tabs' states are in the session too: reload it after the slow provider
+                # calls, as the library does, so the sign-in's session save does not drop theirs.
+                request.session = request.session.__class__(request.session.session_key)
+            with transaction.atomic():
+                return self.record_sign_in(request, backend=backend, config=config)
         except SSOFlowError as exc:
             return refuse(request, exc, config=config)
         except Exception as exc:
@@ -210,8 +230,11 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 ),
                 config=config,
             )
-        claims = getattr(request, "sso_claims", {})
+
+    def record_sign_in(self, request, *, backend, config):
+        claims = request.sso_claims
         who = {"sub": claims.get("sub", ""), "email": claims.get("email", "")}
+        self.user = backend.identity_login(claims)
         result = request.sso_result
         if self.user is None and result.error:
             error = SSOFlowError("account_refused", result.error, status=403, public_message=result.error)
@@ -228,19 +251,17 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             )
             sso_session_hold(request, config=config, id_token=request.sso_id_token)
             return HttpResponseRedirect(result.check_email_url)
-        # The sign-in's writes (new session row, old one deleted, last_login, the event row) commit
-        # together: one commit instead of four, and no event for a sign-in that did not happen.
-        with transaction.atomic():
-            response = self.login_success()
-            sso_session_start(request, config=config, id_token=request.sso_id_token)
-            sso_event_record(
-                portal=request.portal,
-                config=config,
-                outcome=SSOEvent.Outcome.SUCCESS,
-                reason="signed_in",
-                request=request,
-                **who,
-            )
+        self.user.backend = BACKEND  # what auth.authenticate() would have set
+        response = self.login_success()
+        sso_session_start(request, config=config, id_token=request.sso_id_token)
+        sso_event_record(
+            portal=request.portal,
+            config=config,
+            outcome=SSOEvent.Outcome.SUCCESS,
+            reason="signed_in",
+            request=request,
+            **who,
+        )
         return response
 
     def dry_run(self, request, *, config, pending):
@@ -282,7 +303,6 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         and without that check they could write whatever they like into the config's "Last
         attempts". Unsolicited errors are only counted (``unsolicited_provider_errors``)."""
         pending = pop_state(request, state) if state else None
-        sso_session_persist(request)
         solicited = (
             pending is not None
             and pending.config_key == config.key

@@ -21,3 +21,24 @@ def test_cached_db_sessions_keep_working_from_the_database_while_the_cache_is_do
         assert browser.post("/logout/").status_code == 302
         assert browser.get("/").status_code == 302  # signed out
     assert browser.get("/").status_code == 302
+
+
+@override_settings(SESSION_ENGINE="portal.sessions")
+def test_signing_in_rotates_the_session_key_keeps_the_data_and_leaves_one_row(portal, contact):
+    from django.contrib.sessions.models import Session
+
+    browser = Client(HTTP_HOST="acme.localhost")
+    session = browser.session
+    session["kept"] = "across the sign-in"
+    session.save()
+    old_key = session.session_key
+    user = UserFactory(portal=portal, email="alice@example.com")
+
+    browser.force_login(user)
+
+    new_key = browser.cookies["sessionid"].value
+    assert new_key != old_key
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert list(Session.objects.values_list("session_key", flat=True)) == [new_key]
+    assert browser.session["kept"] == "across the sign-in"
+    assert browser.get("/").status_code == 200  # signed in with the new key
