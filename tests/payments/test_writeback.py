@@ -17,9 +17,11 @@ from halo.sync import halo_sync_run
 from payments import writeback
 from payments.models import HaloWriteBack, PaymentAudit
 from payments.refunds import card_refund_create
+from payments.tasks import post_writeback
 from payments.writeback import writeback_post, writeback_requeue
 from portal.models import Invoice, Payment
 from portal.permissions import portal_admin_group_ensure, portal_staff_user_ensure
+from tests.celery_worker import broker_url_from_env, celery_worker, count_finished_tasks, on_real_broker
 from tests.factories import PortalFactory
 from tests.halo.conftest import API_CLIENT_ID, API_SECRET, halo, halo_server, invoices  # noqa: F401
 from tests.payments.conftest import wait_for
@@ -302,3 +304,39 @@ def test_after_the_last_attempt_the_row_needs_attention(shop, halo, connected, m
     assert row.state == State.FAILED and row.attempts == 2 and "HTTP 500" in row.last_error
     assert writeback_requeue(now=timezone.now() + timedelta(days=1)) == 0  # beat leaves it to the admin
     assert halo.posted_payments() == []
+
+
+@pytest.mark.broker
+def test_with_a_real_worker_a_crash_then_beat_and_duplicate_tasks_post_once(
+    shop,
+    halo,  # noqa: F811
+    connected,
+    monkeypatch,
+):
+    """The task runs in a Celery worker fed by Redis: it dies after HaloPSA stored the payment, then beat's
+    requeue and two duplicate publishes reach the worker; HaloPSA ends up with exactly one row."""
+    url = broker_url_from_env()
+    if not url:
+        pytest.skip("TEST_BROKER_URL is not set")
+    real = writeback._record_posted
+
+    def die(*args, **kwargs):
+        raise WorkerDied("killed after HaloPSA answered")
+
+    with on_real_broker(url), celery_worker(), count_finished_tasks() as finished:
+        monkeypatch.setattr(writeback, "_record_posted", die)
+        payment = pay(shop, [halo_invoice(1001)])
+        wait_for(lambda: len(halo.posted_payments()) == 1, what="the POST that HaloPSA stored")
+        row = HaloWriteBack.objects.get(card_payment=payment)
+        wait_for(lambda: finished() >= 2, what="the receipt and the crashed write-back task")
+        row.refresh_from_db()
+        assert row.state == State.PENDING
+        monkeypatch.setattr(writeback, "_record_posted", real)
+        done = finished()
+        assert writeback_requeue(now=timezone.now() + writeback.REQUEUE_AFTER + timedelta(seconds=1)) == 1
+        post_writeback.apply_async(args=[row.pk])
+        post_writeback.apply_async(args=[row.pk])
+        wait_for(lambda: finished() >= done + 3, what="the requeued and duplicate tasks")
+    row.refresh_from_db()
+    assert row.state == State.POSTED and row.adopted
+    assert len(halo.posted_payments()) == 1
