@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from halo.access import invoice_access_at_signin
 from portal.models import Portal
 
 from .audit import AuditKind, audit_record
@@ -50,6 +51,7 @@ LinkStatus = Literal[
     "disabled",
     "other_browser",
     "mismatch",
+    "no_invoice_access",
 ]
 
 
@@ -88,7 +90,15 @@ def _refused(
 
 
 def _use(*, portal: Portal, verification_id: int, ip: str | None, via: str) -> LinkOutcome:
-    """Link the verification's identity to the user with its email (created if needed); audited."""
+    """Link the verification's identity to the user with its email (created if needed); audited.
+
+    The portal's invoice-access rule applies here as at every other sign-in: under "HaloPSA: Can
+    view their invoices" a person without that right is refused and nothing is linked (the link
+    stays usable until it expires, e.g. once the provider grants access). Checked before the row
+    locks, because it may ask HaloPSA.
+    """
+    email = EmailVerification.objects.filter(pk=verification_id).values_list("email", flat=True).first()
+    access = invoice_access_at_signin(portal=portal, email=email or "")
     with transaction.atomic():
         verification = EmailVerification.objects.select_for_update(of=("self",)).get(pk=verification_id)
         identity = Identity.objects.select_for_update().get(pk=verification.identity_id)
@@ -107,6 +117,8 @@ def _use(*, portal: Portal, verification_id: int, ip: str | None, via: str) -> L
             and user_email_conflict(email=verification.email, portal_id=portal.pk, is_superuser=False)
         ):
             status = "disabled"
+        elif not access.allowed:
+            status = "no_invoice_access"
         else:
             status = "ok"
             if user is None:
@@ -134,8 +146,22 @@ def _use(*, portal: Portal, verification_id: int, ip: str | None, via: str) -> L
                 user=user,
                 email=verification.email,
                 ip=ip,
-                detail={"method": "email_link", "identity": identity.pk, "via": via},
+                detail={
+                    "method": "email_link",
+                    "identity": identity.pk,
+                    "via": via,
+                    "invoice_access": access.source,
+                },
             )
+    if status == "no_invoice_access":
+        return _refused(
+            portal=portal,
+            status=status,
+            verification=verification,
+            ip=ip,
+            via=via,
+            invoice_access=access.source,
+        )
     if status != "ok":
         return _refused(portal=portal, status=status, verification=verification, ip=ip, via=via)
     return LinkOutcome(

@@ -184,6 +184,8 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
     outcome = email_verification_confirm(portal=portal, token=token, session=request.session, ip=ip)
     if outcome.status == "other_browser":
         return _no_referrer(_confirm_page(request, outcome.verification, status=403))
+    if outcome.status == "no_invoice_access":
+        return _no_referrer(render(request, "halo/no_invoice_access.html", status=403))
     if outcome.status != "ok":
         return _no_referrer(_link_problem(request, outcome.status))
     request.session.pop(VERIFICATION_SESSION_KEY, None)

@@ -156,6 +156,8 @@ def sso_identity_login(
         linked = email_link_complete_by_sso(session=request.session, identity=identity, ip=ip)
         if linked is not None and linked.status == "ok":
             return SSOLoginResult(user=linked.user, identity=identity)
+        if linked is not None and linked.status == "no_invoice_access":
+            return SSOLoginResult(user=None, identity=identity, error=NO_ACCESS_MESSAGE)
         if linked is not None and linked.status == "mismatch":
             messages.warning(
                 request,

@@ -38,6 +38,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.servers import ServerDidNotStart, wait_until  # noqa: E402
+
 PY = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 60.0
@@ -146,20 +149,20 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: {self.name} exited; see {log.name}")
-            try:
-                response = requests.get(
-                    self.url(self.ready_path), headers={"Host": self.host}, timeout=2, allow_redirects=False
-                )
-                if response.status_code < 500 and len(children_of(self.proc.pid)) >= self.workers:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"bench: {self.name} did not answer within {START_TIMEOUT:.0f} s")
+
+        def ready() -> bool:
+            response = requests.get(
+                self.url(self.ready_path), headers={"Host": self.host}, timeout=2, allow_redirects=False
+            )
+            return response.status_code < 500 and len(children_of(self.proc.pid)) >= self.workers
+
+        try:
+            wait_until(
+                ready, timeout=START_TIMEOUT, what=f"bench: {self.name}", process=self.proc,
+                log_path=Path(log.name),
+            )  # fmt: skip
+        except ServerDidNotStart as exc:
+            raise SystemExit(str(exc)) from exc
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

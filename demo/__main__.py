@@ -192,6 +192,7 @@ def _run() -> int:
             env=dict(os.environ),
         )
         wait_until_ready(children)
+        print(f"[demo] {seed.run_sso_connection_test()}", flush=True)
         print(f"[demo] {seed.sync_from_standin()}", flush=True)
         seed.register_stripe_webhook(stripe_webhook_url)
         print(banner(config), flush=True)

@@ -122,6 +122,22 @@ def sync_from_standin() -> str:
     return f"synced from HaloPSA: {counts.get('created', 0)} new, {counts.get('updated', 0)} changed invoices"
 
 
+def run_sso_connection_test(*, host: str = PORTAL_HOST, issuer: str = ISSUER) -> str:
+    """Run the admin's "Test connection" on the demo's SSO config once the stand-in answers.
+
+    The seed enables the config before the stand-in runs, so the admin would show it as "Never
+    tested"; a real test (recorded in the event log like one from the admin) shows what works.
+    """
+    from sso.connection_test import sso_connection_test
+    from sso.models import SSOConfig
+
+    config = SSOConfig.objects.filter(portal__host=host, issuer=issuer).first()
+    if config is None:
+        return "no demo SSO config to test"
+    report = sso_connection_test(config=config)
+    return "SSO Test connection passed" if report.passed else f"SSO Test connection failed: {report.summary}"
+
+
 def _bare_portal() -> None:
     from portal.models import Contact, Customer, Portal
 

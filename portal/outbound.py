@@ -34,7 +34,7 @@ from django.conf import settings
 
 from . import safe_cache
 from .outbound_policy import OutboundError, Target, check_scheme, check_url, insecure_http_allowed
-from .outbound_transport import GuardedAdapter, GuardedSession, budget_deadline
+from .outbound_transport import GuardedAdapter, GuardedSession, budget_deadline, process_slot
 
 __all__ = [
     "Call",
@@ -163,36 +163,74 @@ def breaker_close(key: str) -> None:
     safe_cache.delete(_key("breaker", key))
 
 
+SLOT_POLL_SECONDS = 0.05
+
+
+def _take(counter: str) -> int | None:
+    """Count one more call in flight; None while the cache is down (not bounded then)."""
+    timeout = int(settings.OUTBOUND_DEADLINE_SECONDS) + 5
+    safe_cache.add(counter, 0, timeout=timeout)
+    try:
+        return safe_cache.incr(counter)
+    except ValueError:  # expired between add and incr
+        safe_cache.add(counter, 1, timeout=timeout)
+        return 1
+
+
+def _give_back(counter: str) -> None:
+    with contextlib.suppress(ValueError):  # the counter expired: nothing to give back
+        left = safe_cache.decr(counter)
+        if left is not None and left < 0:
+            # It expired under calls still in flight and was started again; below 0 it would
+            # let more than the bound through, so it restarts from 0 instead.
+            safe_cache.set(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
+
+
 @contextlib.contextmanager
-def _slot(key: str | None):
+def _slot(key: str | None, *, give_up: float):
     """At most OUTBOUND_MAX_CONCURRENT calls with this key at once, across every worker.
 
     A counter in the shared cache rather than a per-process semaphore: the attack is many
     requests spread over every worker. The counter expires a little after the longest call, so
     a worker killed mid-call cannot leak a slot for longer than that.
+
+    A call that finds every slot taken waits for one until ``give_up`` (monotonic) before it is refused
+    as ``busy``: a burst of first logins at a healthy provider (calls of a fraction of a second)
+    queues for a moment instead of being turned away, while a hanging provider, whose calls hold
+    their slots for the whole deadline, still gets no more than the bound. The waiting thread
+    holds a process slot (``outbound_transport.process_slot``), so waiting can never take more
+    threads than the per-process bound allows.
     """
     if key is None:
         yield
         return
     limit = settings.OUTBOUND_MAX_CONCURRENT
     counter = _key("inflight", key)
-    safe_cache.add(counter, 0, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
-    try:
-        count = safe_cache.incr(counter)  # None while the cache is down: not bounded then
-    except ValueError:  # expired between add and incr
-        safe_cache.add(counter, 1, timeout=int(settings.OUTBOUND_DEADLINE_SECONDS) + 5)
-        count = 1
-    try:
-        if count is not None and count > limit:
+    while True:
+        count = _take(counter)
+        if count is None or count <= limit:
+            break
+        _give_back(counter)
+        if time.monotonic() + SLOT_POLL_SECONDS > give_up:
             raise OutboundError(
                 "busy",
                 f"{limit} calls to this provider are already waiting for an answer; not adding another.",
             )
+        time.sleep(SLOT_POLL_SECONDS)
+    try:
         yield
     finally:
         if count is not None:
-            with contextlib.suppress(ValueError):
-                safe_cache.decr(counter)
+            _give_back(counter)
+
+
+def _seconds_left(deadline: float | None) -> float:
+    """What this call may still spend: its deadline, cut by the current request's budget."""
+    seconds = settings.OUTBOUND_DEADLINE_SECONDS if deadline is None else deadline
+    outer = budget_deadline.get()
+    if outer is not None:
+        seconds = min(seconds, outer - time.monotonic())
+    return seconds
 
 
 # --- the calls ------------------------------------------------------------------------------------
@@ -246,7 +284,12 @@ def request(
         check_scheme(url, what=what)
         if breaker_key is not None:
             _breaker_check(breaker_key)
-        with _slot(breaker_key or limit_key):
+        # One wait for both slots (this process's, then the provider's): at most
+        # OUTBOUND_SLOT_WAIT_SECONDS and half of what is left, the other half is for the call.
+        give_up = time.monotonic() + min(settings.OUTBOUND_SLOT_WAIT_SECONDS, _seconds_left(deadline) / 2)
+        with process_slot(give_up - time.monotonic()), _slot(breaker_key or limit_key, give_up=give_up):
+            if breaker_key is not None:
+                _breaker_check(breaker_key)  # again: it may have opened while this call waited
             adapter = _adapter(deadline=deadline, max_bytes=max_bytes, what=what)
             try:
                 try:

@@ -10,6 +10,7 @@ the body itself, stopping at the byte cap instead of loading everything and meas
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import socket
 import threading
@@ -30,6 +31,7 @@ CHUNK = 16 * 1024
 PROCESS_SLOT_WAIT = 0.5  # seconds a call may wait for a free process slot
 
 _process_slots: threading.BoundedSemaphore | None = None
+_process_waiters: threading.BoundedSemaphore | None = None
 _process_slots_lock = threading.Lock()
 
 
@@ -37,14 +39,59 @@ def process_slots() -> threading.BoundedSemaphore:
     """How many outbound calls this process makes at once (OUTBOUND_MAX_CONCURRENT_PER_PROCESS).
 
     gunicorn.conf.py gives each worker twice as many threads, so however many providers hang,
-    half of every worker's threads stay free for pages that need no provider (other portals,
-    /healthz). A call that finds no slot within a moment is refused as ``busy`` at once.
+    half of every worker's threads are never in an outbound call, and with the short queue of
+    ``process_slot`` at least a quarter stay free for pages that need no provider (other portals,
+    /healthz).
     """
-    global _process_slots
+    global _process_slots, _process_waiters
     with _process_slots_lock:
         if _process_slots is None:
-            _process_slots = threading.BoundedSemaphore(settings.OUTBOUND_MAX_CONCURRENT_PER_PROCESS)
+            limit = settings.OUTBOUND_MAX_CONCURRENT_PER_PROCESS
+            _process_slots = threading.BoundedSemaphore(limit)
+            _process_waiters = threading.BoundedSemaphore(max(1, limit // 2))
         return _process_slots
+
+
+_holding_process_slot: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "outbound_holding_process_slot", default=False
+)
+
+
+@contextlib.contextmanager
+def process_slot(wait: float):
+    """Hold one of this process's outbound slots for the block (a no-op when already held).
+
+    ``portal.outbound.request`` takes it before waiting for a provider's shared slot, so the
+    threads that wait there are counted here too. When every slot is taken, at most half as many
+    threads again may wait (up to ``wait`` seconds) for one; any further call is refused as
+    ``busy`` at once. So outbound calls and their queue never hold more than three quarters of
+    a worker's threads (gunicorn.conf.py gives it twice the slots), however providers behave.
+    """
+    if _holding_process_slot.get():
+        yield
+        return
+    slots = process_slots()
+    if not slots.acquire(blocking=False):
+        if not _process_waiters.acquire(blocking=False):
+            raise OutboundError(
+                "busy",
+                "This server is already waiting on as many outbound calls as it allows; try again shortly.",
+            )
+        try:
+            got = slots.acquire(timeout=max(0.0, wait))
+        finally:
+            _process_waiters.release()
+        if not got:
+            raise OutboundError(
+                "busy",
+                "This server is already waiting on as many outbound calls as it allows; try again shortly.",
+            )
+    token = _holding_process_slot.set(True)
+    try:
+        yield
+    finally:
+        _holding_process_slot.reset(token)
+        slots.release()
 
 
 class Guard:
@@ -192,16 +239,8 @@ class GuardedAdapter(HTTPAdapter):
         return pool
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        slots = process_slots()
-        if not slots.acquire(timeout=min(self._seconds(), PROCESS_SLOT_WAIT)):
-            raise OutboundError(
-                "busy",
-                "This server is already waiting on as many outbound calls as it allows; try again shortly.",
-            )
-        try:
+        with process_slot(min(self._seconds(), PROCESS_SLOT_WAIT)):
             return self._send(request, verify=verify, cert=cert)
-        finally:
-            slots.release()
 
     def _send(self, request, *, verify, cert):
         seconds = self._seconds()

@@ -309,11 +309,19 @@ OUTBOUND_DEADLINE_SECONDS = env.float("OUTBOUND_DEADLINE_SECONDS", default=10.0)
 OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=512 * 1024)
 # After a failed discovery or JWKS fetch, calls for that portal's issuer fail at once this long.
 OUTBOUND_BREAKER_SECONDS = env.int("OUTBOUND_BREAKER_SECONDS", default=30)
-# Concurrent calls per portal and issuer (all workers together): the rest are refused at once.
+# Concurrent calls per portal and issuer (all workers together). A call that finds them all taken
+# waits for one, up to OUTBOUND_SLOT_WAIT_SECONDS and never more than half of what is left of its
+# deadline (the other half is for the call): a burst of sign-ins queues instead of being refused,
+# then it is refused as busy (503). The bound itself stays small: it is what one portal's hanging
+# provider may take of the fleet's threads, and how hard the portal may hit a provider at once.
 OUTBOUND_MAX_CONCURRENT = env.int("OUTBOUND_MAX_CONCURRENT", default=4)
+OUTBOUND_SLOT_WAIT_SECONDS = env.float("OUTBOUND_SLOT_WAIT_SECONDS", default=5.0)
 # Outbound calls one process makes at once; gunicorn.conf.py gives each worker twice as many
-# threads, so hanging providers can never hold more than half of them.
-OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=2)
+# threads, so hanging providers can never hold more than half of them (three quarters with the
+# calls queued for a slot, see portal.outbound_transport.process_slot). 4 (8 threads): a login
+# callback spends most of its time waiting on HaloPSA's token endpoint, and with 2 a worker
+# refused the third concurrent sign-in as busy under `make loadtest`'s bursts.
+OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=4)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)

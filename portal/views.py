@@ -3,10 +3,8 @@
 import sys
 from urllib.parse import urlencode
 
-import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -15,15 +13,9 @@ from . import selectors
 from .forms import InvoiceFilterForm
 from .health import health_report
 from .models import Invoice
+from .outages import caused_by_an_outage
 
 INVOICES_PER_PAGE = 25
-#: Errors meaning "a service is down", not "a bug": answered 503 "try again" rather than 500.
-UNAVAILABLE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
 
 
 def healthz(request):
@@ -151,24 +143,13 @@ def page_not_found(request, exception=None):
     return _error(request, 404, "Page not found", "There is nothing at this address.")
 
 
-def _caused_by_an_outage(exc: BaseException | None) -> bool:
-    """True when ``exc`` or what it was raised from is a dependency being down (e.g. Django's
-    session ``UpdateError`` raised while PostgreSQL restarts)."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, UNAVAILABLE_ERRORS):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
-
-
 def server_error(request):
     """500 page; when the error is a dependency that is down (PostgreSQL, Redis), a 503 saying so.
 
     Rendered without the request's context processors: ``user`` would read the session, which
     needs the very database or cache that just failed.
     """
-    if _caused_by_an_outage(sys.exc_info()[1]):
+    if caused_by_an_outage(sys.exc_info()[1]):
         status, title = 503, "Temporarily unavailable"
         message = "The portal cannot reach one of its services right now. Please try again in a minute."
     else:

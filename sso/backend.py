@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from requests.auth import HTTPBasicAuth
 
+from portal.outages import database_reconnect_if_dropped
 from portal.outbound import safe_text
 
 from . import http
@@ -200,6 +201,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 
         name = claims.get("name") if isinstance(claims.get("name"), str) else ""
         name = "".join(ch for ch in name if ord(ch) >= 32)
+        database_reconnect_if_dropped()  # the provider calls may have taken seconds
         result = sso_identity_login(
             request=self.request,
             sso_config=self.config,

@@ -19,6 +19,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from accounts.redirects import safe_next_url
 from portal import safe_cache
+from portal.outages import caused_by_an_outage
 
 from . import http
 from .backend import PortalOIDCBackend
@@ -218,7 +219,9 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 return self.record_sign_in(request, backend=backend, config=config)
         except SSOFlowError as exc:
             return refuse(request, exc, config=config)
-        except Exception:
+        except Exception as exc:
+            if caused_by_an_outage(exc):
+                raise  # PostgreSQL or Redis went away mid-sign-in: the 503 "try again" page
             logger.exception("unexpected error during SSO callback", extra={"config_key": config.key})
             return refuse(
                 request,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,13 +17,9 @@ from pathlib import Path
 
 import psycopg2
 
+from tests.servers import free_port
+
 START_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _bindir() -> Path:
@@ -42,7 +37,7 @@ class ThrowawayCluster:
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="portal-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:
             shutil.chown(self.root, user="postgres", group="postgres")

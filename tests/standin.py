@@ -12,32 +12,19 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.servers import free_port, wait_until_answers
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @dataclass
@@ -217,7 +204,7 @@ def start_standin(
         timeout=120,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "halostub.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -229,18 +216,18 @@ def start_standin(
             stdin=subprocess.DEVNULL,
         )
     standin = StandIn(base_url=f"http://127.0.0.1:{port}", tenant=tenant, process=process, log_path=log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the stand-in exited with {process.returncode}:\n{_tail(log_path)}")
-        try:
-            if requests.get(standin.discovery_url, timeout=1).status_code == 200:
-                return standin
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    standin.stop()
-    raise RuntimeError(f"the stand-in did not answer within {START_TIMEOUT:.0f} s:\n{_tail(log_path)}")
+    try:
+        wait_until_answers(
+            standin.discovery_url,
+            timeout=START_TIMEOUT,
+            what="the stand-in",
+            process=process,
+            log_path=log_path,
+        )
+    except RuntimeError:
+        standin.stop()
+        raise
+    return standin
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,15 @@ answer comes from localstripe.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.servers import free_port, wait_until_answers
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -29,12 +29,6 @@ CARD_OK = "4242424242424242"
 CARD_3DS = "4000002500003155"
 CARD_DECLINED_ON_CHARGE = "4000000000000341"
 CARD_DECLINED_ON_SETUP = "4000000000000002"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -105,7 +99,7 @@ class LocalStripe:
 def start_localstripe(tmp_path: Path) -> LocalStripe:
     tmp_path = Path(tmp_path)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "localstripe.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -116,20 +110,14 @@ def start_localstripe(tmp_path: Path) -> LocalStripe:
             stdin=subprocess.DEVNULL,
         )
     server = LocalStripe(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"localstripe exited with {process.returncode}:\n{log_path.read_text()[-2000:]}"
-            )
-        try:
-            if requests.get(server.js_url, timeout=1).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"localstripe did not answer within {START_TIMEOUT:.0f} s")
+    try:
+        wait_until_answers(
+            server.js_url, timeout=START_TIMEOUT, what="localstripe", process=process, log_path=log_path
+        )
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 import signal
 import socket
 
+import pytest
+
 from demo.__main__ import _sigterm, port_free, stop
 
 
@@ -57,3 +59,24 @@ def test_sigterm_stops_like_ctrl_c_and_a_second_signal_is_ignored():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@pytest.mark.django_db
+def test_the_demo_marks_its_sso_config_tested_once_the_stand_in_answers(portal, standin):
+    """The admin showed the seeded config as "Never tested"; the launcher runs the real test."""
+    from demo.seed import run_sso_connection_test
+    from sso.models import SSOConfig
+    from sso.services import sso_config_create
+
+    config = sso_config_create(
+        portal=portal, issuer=standin.issuer, client_id="demo-launcher-test", tenant=standin.tenant,
+        description="HaloPSA", enabled=True,
+    )  # fmt: skip
+    standin.add_client(config.client_id, redirect_uris=[config.callback_url])
+    assert not config.last_test_passed
+
+    outcome = run_sso_connection_test(host=portal.host, issuer=standin.issuer)
+
+    assert outcome == "SSO Test connection passed"
+    config = SSOConfig.objects.get(pk=config.pk)
+    assert config.last_test_passed and config.last_tested_at is not None

@@ -146,3 +146,95 @@ def test_halopsa_down_at_code_sign_in_is_logged(
     assert response.status_code == 302  # the synced flag allowed it
     signed_in = AuditEvent.objects.filter(kind="signed_in").latest("pk")
     assert signed_in.detail["invoice_access"] == "halo_unreachable"
+
+
+def _first_sso_login(client, portal, config, capture):
+    """A first SSO sign-in through ``client``'s session (as the callback makes it): mails a link."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    from accounts.sso_login import sso_identity_login
+
+    session = SessionStore()
+    request = RequestFactory().get("/callback", HTTP_HOST=portal.host)
+    request.portal, request.session = portal, session
+    with capture(execute=True):
+        result = sso_identity_login(
+            request=request, sso_config=config, issuer=config.issuer, sub="s-1",
+            email="alice@example.com", name="Alice", next_url="",
+        )  # fmt: skip
+    session.save()
+    client.cookies["sessionid"] = session.session_key
+    return result
+
+
+def _access_off(halo, *, allowed: bool = False):
+    halo.change("user", 201, notify=False, canaccessinvoices=allowed)
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))  # asked live
+
+
+def test_a_first_sso_sign_in_completed_by_the_mailed_link_is_refused_without_invoice_access(
+    client, halo_portal, halo, connection, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import SESSION_KEY
+    from django.core import mail
+
+    from accounts.models import Identity
+    from tests.accounts.helpers import link_from, path_of
+    from tests.factories import SSOConfigFactory
+
+    config = SSOConfigFactory(portal=halo_portal, issuer=f"{halo.base_url}/auth")
+    assert _first_sso_login(client, halo_portal, config, django_capture_on_commit_callbacks).check_email_url
+    link = path_of(link_from(mail.outbox[-1])[0])
+    _access_off(halo)
+
+    response = client.post(link, {"action": "confirm"})
+
+    assert response.status_code == 403
+    assert b"Ask your provider for invoice access" in response.content
+    assert SESSION_KEY not in client.session
+    identity = Identity.objects.get(portal=halo_portal, sub="s-1")
+    assert identity.user_id is None and identity.verified_at is None  # nothing linked
+    refusal = AuditEvent.objects.filter(kind="verification_failed").latest("pk")
+    assert refusal.detail["reason"] == "no_invoice_access"
+    assert refusal.detail["invoice_access"] == "halo_live"
+    # Once the provider grants access, the same link signs the person in.
+    _access_off(halo, allowed=True)
+    assert client.post(link, {"action": "confirm"}).status_code == 302
+    assert client.session[SESSION_KEY]
+
+
+def test_a_link_completed_by_an_sso_sign_in_in_another_browser_is_refused_without_invoice_access(
+    client, halo_portal, halo, connection, django_capture_on_commit_callbacks
+):
+    import time
+
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core import mail
+    from django.test import RequestFactory
+
+    from accounts.link import CLAIM_KEY
+    from accounts.models import EmailVerification, Identity
+    from accounts.sso_login import sso_identity_login
+    from tests.factories import SSOConfigFactory
+
+    config = SSOConfigFactory(portal=halo_portal, issuer=f"{halo.base_url}/auth")
+    _first_sso_login(client, halo_portal, config, django_capture_on_commit_callbacks)
+    mails = len(mail.outbox)
+    verification = EmailVerification.objects.get(identity__sub="s-1")
+    _access_off(halo)
+    # The other browser opened the link ("Continue with HaloPSA") and signs in as the same identity.
+    elsewhere = SessionStore()
+    elsewhere[CLAIM_KEY] = {"verification": verification.pk, "at": int(time.time())}
+    request = RequestFactory().get("/callback", HTTP_HOST=halo_portal.host)
+    request.portal, request.session = halo_portal, elsewhere
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = sso_identity_login(
+            request=request, sso_config=config, issuer=config.issuer, sub="s-1",
+            email="alice@example.com", name="Alice", next_url="",
+        )  # fmt: skip
+
+    assert result.user is None and "ask your provider for invoice access" in result.error
+    assert Identity.objects.get(portal=halo_portal, sub="s-1").user_id is None
+    assert len(mail.outbox) == mails  # refused, not answered with yet another link

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.pgcluster import ThrowawayCluster, _free_port
+from tests.pgcluster import ThrowawayCluster
+from tests.servers import free_port, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 THREADS = 4
@@ -64,7 +65,7 @@ def server(cluster, tmp_path):
     _manage(env, "migrate", "--noinput")
     _manage(env, "collectstatic", "--noinput")
     _manage(env, "portal", "create", "--url", "http://acme.localhost", "--name", "Acme")
-    port = _free_port()
+    port = free_port()
     env["GUNICORN_BIND"] = f"127.0.0.1:{port}"
     log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
@@ -76,16 +77,15 @@ def server(cluster, tmp_path):
         stdin=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_until_answers(
+            f"{base}/healthz", timeout=START_TIMEOUT, what="gunicorn", process=process,
+            log_path=tmp_path / "gunicorn.log",
+        )  # fmt: skip
+    except RuntimeError as exc:
         process.kill()
-        pytest.fail("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text()[-3000:])
+        process.wait(timeout=5)
+        pytest.fail(str(exc))
     yield base, process
     process.terminate()
     try:

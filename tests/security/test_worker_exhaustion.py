@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,22 +20,29 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 from django.db import connection
 
 from tests.badprovider import BadProvider
 from tests.factories import PortalFactory, SSOConfigFactory
+from tests.servers import free_port, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKERS = 12
 ATTACK_SECONDS = 14.0
+# Margins for a loaded machine (the suite shares 2 cores with other builds), each far from what a
+# missing defence looks like:
+# - a probe may take up to PROBE_TIMEOUT; exhausted workers do not answer it before an attack
+#   request lets go of a thread, i.e. after the provider's whole drip (40 s) or at best the 10 s
+#   deadline, so the prober would finish about one probe per 10 s: 2 in the attack, not 8;
+PROBE_TIMEOUT = 10.0
+MIN_PROBES = 8
+# - an attack request must get the gateway page within the 10 s login deadline plus ATTACK_MARGIN
+#   of queueing on a busy machine; without the total deadline it would take the whole 40 s drip
+#   (its client gives up at 30 s and it counts as unanswered).
+ATTACK_MARGIN = 8.0
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _database_url() -> str:
@@ -67,8 +73,8 @@ def redis_cache():
 
 
 @pytest.fixture
-def gunicorn(redis_cache):
-    port = _free_port()
+def gunicorn(redis_cache, tmp_path):
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -85,6 +91,8 @@ def gunicorn(redis_cache):
         "GUNICORN_WORKERS": "2",
         "LOG_LEVEL": "WARNING",
     }
+    log_path = tmp_path / "gunicorn.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             str(REPO / ".venv" / "bin" / "gunicorn"),
@@ -95,30 +103,30 @@ def gunicorn(redis_cache):
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        pytest.fail("gunicorn did not answer /healthz within 30 s")
+    try:
+        wait_until_answers(f"{base}/healthz", timeout=30, what="gunicorn", process=process, log_path=log_path)
+    except RuntimeError as exc:
+        _stop(process)
+        log.close()
+        pytest.fail(str(exc))
     yield base
+    _stop(process)
+    log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
-    process.stderr.close()
 
 
 @pytest.fixture
@@ -152,7 +160,7 @@ def test_a_dripping_provider_cannot_take_other_portals_or_healthz_down(gunicorn,
 
     def attacker():
         while not stop.is_set():
-            result = _get(gunicorn, f"/sso/{config.key}/login/", "attacked.localhost", timeout=20)
+            result = _get(gunicorn, f"/sso/{config.key}/login/", "attacked.localhost", timeout=30)
             with lock:
                 attack_results.append(result)
             stop.wait(0.1)
@@ -163,7 +171,7 @@ def test_a_dripping_provider_cannot_take_other_portals_or_healthz_down(gunicorn,
                 ("healthz", "/healthz", "127.0.0.1"),
                 ("other", "/login/", "other.localhost"),
             ):
-                status, elapsed = _get(gunicorn, path, host, timeout=5)
+                status, elapsed = _get(gunicorn, path, host, timeout=PROBE_TIMEOUT)
                 with lock:
                     probes.append((name, status, elapsed))
             stop.wait(0.2)
@@ -175,7 +183,7 @@ def test_a_dripping_provider_cannot_take_other_portals_or_healthz_down(gunicorn,
     time.sleep(ATTACK_SECONDS)
     stop.set()
     for thread in threads:
-        thread.join(timeout=25)
+        thread.join(timeout=35)
     assert not any(thread.is_alive() for thread in threads)
 
     answered = [p for p in probes if p[1] == 200]
@@ -192,13 +200,15 @@ def test_a_dripping_provider_cannot_take_other_portals_or_healthz_down(gunicorn,
         f"dripped: {dripping.bytes_sent['drip-headers']}"
     )
 
-    assert len(probes) >= 10
+    # What matters: other portals and /healthz kept answering all through the attack ...
+    assert len(probes) >= MIN_PROBES
     assert availability == 1.0, [p for p in probes if p[1] != 200][:5]
-    assert slowest_probe < 5  # generous: the machine running the suite is shared; exhausted means no answer
+    # ... every attack request got the gateway page, bounded by the login deadline ...
     assert attack_results and all(status in (502, 503, 504) for status, _ in attack_results)
-    assert slowest_attack < 12
-    # The provider was called by at most OUTBOUND_MAX_CONCURRENT requests, then the breaker held.
-    assert dripping.hits["drip-headers"] <= 4
+    assert slowest_attack < settings.OUTBOUND_DEADLINE_SECONDS + ATTACK_MARGIN
+    # ... and the provider was called by at most OUTBOUND_MAX_CONCURRENT requests (calls waiting
+    # for a slot re-check the breaker), then the breaker held. A count, not a time: load-proof.
+    assert dripping.hits["drip-headers"] <= settings.OUTBOUND_MAX_CONCURRENT
 
 
 def test_healthz_and_other_portals_answer_while_a_provider_hangs(gunicorn, dripping):
@@ -209,20 +219,21 @@ def test_healthz_and_other_portals_answer_while_a_provider_hangs(gunicorn, dripp
     results: list[tuple[int | None, float]] = []
 
     def visit():
-        results.append(_get(gunicorn, f"/sso/{config.key}/login/", "attacked.localhost", timeout=20))
+        results.append(_get(gunicorn, f"/sso/{config.key}/login/", "attacked.localhost", timeout=30))
 
     visitors = [threading.Thread(target=visit, daemon=True) for _ in range(6)]
     for thread in visitors:
         thread.start()
     time.sleep(1.0)  # all six are now waiting on the provider, or were refused
 
-    health = _get(gunicorn, "/healthz", "127.0.0.1", timeout=3)
-    other = _get(gunicorn, "/login/", "other.localhost", timeout=3)
+    health = _get(gunicorn, "/healthz", "127.0.0.1", timeout=PROBE_TIMEOUT)
+    other = _get(gunicorn, "/login/", "other.localhost", timeout=PROBE_TIMEOUT)
     for thread in visitors:
-        thread.join(timeout=20)
+        thread.join(timeout=35)
 
     assert health[0] == 200 and other[0] == 200
     print(
         f"\n[hanging provider] healthz {health[1]:.2f} s, other portal {other[1]:.2f} s; visitors {results}"
     )
-    assert len(results) == 6 and all(status in (503, 504) and elapsed < 12 for status, elapsed in results)
+    bound = settings.OUTBOUND_DEADLINE_SECONDS + ATTACK_MARGIN
+    assert len(results) == 6 and all(status in (503, 504) and elapsed < bound for status, elapsed in results)

@@ -247,3 +247,27 @@ def test_provider_text_with_nul_bytes_is_stored_cleanly(sso_config):
     event.refresh_from_db()
 
     assert (event.message, event.sub, event.detail) == ("error='baderror'", "ab", {"claims": {"name": "xy"}})
+
+
+def test_the_database_going_away_mid_sign_in_is_the_try_again_page_not_an_error(
+    journey, sso_config, client, monkeypatch
+):
+    """A PostgreSQL restart while a callback is signing someone in: the person gets the 503
+    "temporarily unavailable" page (try again), not a 502 "unexpected error, see the log"."""
+    from django.db import OperationalError
+
+    import accounts.sso_login
+
+    callback = journey.authorize(journey.start(sso_config))
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(accounts.sso_login, "sso_identity_login", database_gone)
+    client.raise_request_exception = False
+
+    response = journey.callback(callback)
+
+    assert response.status_code == 503
+    assert b"Temporarily unavailable" in response.content
+    assert not SSOEvent.objects.filter(config=sso_config, reason="unexpected_error").exists()
