@@ -34,6 +34,7 @@ def main() -> None:
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         help="the cache (and sessions, as in production); 'none' keeps the tests' local-memory cache",
     )
+    parser.add_argument("--show-redis", action="store_true", help="print each Redis round trip")
     args = parser.parse_args()
     from bench.run import fresh_postgres_database
 
@@ -84,12 +85,36 @@ def main() -> None:
         for _ in range(5):
             assert client.get(callback_path()).status_code == 302
         path = callback_path()
+        import redis.connection
+
+        sends = [0]
+        original_send = redis.connection.AbstractConnection.send_packed_command
+
+        def counting_send(self, command, *a, **kw):
+            sends[0] += 1
+            if args.show_redis:
+                packed = b"".join(command) if isinstance(command, list) else command
+                words = [w for w in packed.split(b"\r\n") if w and w[:1] not in b"*$"]
+                print("  redis:", b" ".join(words)[:120].decode(errors="replace"))
+            return original_send(self, command, *a, **kw)
+            return original_send(self, *a, **kw)
+
+        redis.connection.AbstractConnection.send_packed_command = counting_send
         with CaptureQueriesContext(connection) as captured:
             assert client.get(path).status_code == 302
+        redis.connection.AbstractConnection.send_packed_command = original_send
+        print(f"redis round trips in one callback: {sends[0]}")
         commits = sum(q["sql"] == "COMMIT" for q in captured.captured_queries)
         print(f"queries in one callback: {len(captured)} ({commits} commits)")
         for n, query in enumerate(captured.captured_queries, 1):
             print(f"  {n:2}. {query['sql'][:150]}")
+        plain = 0.0
+        for _ in range(args.rounds):
+            path = callback_path()
+            began = time.process_time()
+            assert client.get(path).status_code == 302
+            plain += time.process_time() - began
+        print(f"{args.rounds} callbacks unprofiled: {plain * 1000 / args.rounds:.1f} ms CPU each (this process)")
         profiler, elapsed = cProfile.Profile(), 0.0
         for _ in range(args.rounds):
             path = callback_path()

@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
-from . import safe_cache
+from . import outbound_slots, safe_cache
 from .outbound_policy import OutboundError, Target, check_scheme, check_url, insecure_http_allowed
 from .outbound_transport import GuardedAdapter, GuardedSession, budget_deadline, process_slot
 
@@ -206,11 +206,19 @@ def _slot(key: str | None, *, give_up: float):
         return
     limit = settings.OUTBOUND_MAX_CONCURRENT
     counter = _key("inflight", key)
+    ttl = int(settings.OUTBOUND_DEADLINE_SECONDS) + 5
     while True:
-        count = _take(counter)
-        if count is None or count <= limit:
+        held = outbound_slots.take(counter, limit=limit, ttl=ttl)  # one round trip on Redis
+        if held is None:  # no Redis, or it failed: the cache API, which degrades as documented
+            count = _take(counter)
+            held = count is None or count <= limit
+            if count is not None and not held:
+                _give_back(counter)
+            via_api = True
+        else:
+            count, via_api = 0, False
+        if held:
             break
-        _give_back(counter)
         if time.monotonic() + SLOT_POLL_SECONDS > give_up:
             raise OutboundError(
                 "busy",
@@ -220,7 +228,10 @@ def _slot(key: str | None, *, give_up: float):
     try:
         yield
     finally:
-        if count is not None:
+        if not via_api:
+            if not outbound_slots.give_back(counter, ttl=ttl):
+                _give_back(counter)
+        elif count is not None:
             _give_back(counter)
 
 

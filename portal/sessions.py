@@ -14,6 +14,8 @@ Redis, flush the cache database that holds sessions (the README's production not
 import logging
 
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.utils.crypto import get_random_string
 
 from .safe_cache import CACHE_ERRORS, note_cache_failure
 
@@ -71,10 +73,15 @@ class SessionStore(cached_db.SessionStore):
         the request (there always is one: the sign-in changes the session) then updates that same row.
         Here the new key is only chosen, and that save inserts the row: one write instead of two, and
         none inside the sign-in's transaction. The old row is deleted at once, as in Django.
+
+        The new key is not looked up first (Django's ``exists``: a cache and a database round trip
+        per sign-in): it is 32 random characters (about 165 bits), and the save inserts it with
+        ``must_create``, so the row's primary key refuses a duplicate rather than overwriting
+        anyone's session.
         """
         data = self._session
         old_key = self.session_key
-        self._session_key = self._get_new_session_key()
+        self._session_key = get_random_string(32, VALID_KEY_CHARS)
         self._session_cache = data
         self._insert_on_save = True
         self.modified = True

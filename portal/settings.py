@@ -322,6 +322,9 @@ OUTBOUND_SLOT_WAIT_SECONDS = env.float("OUTBOUND_SLOT_WAIT_SECONDS", default=5.0
 # callback spends most of its time waiting on HaloPSA's token endpoint, and with 2 a worker
 # refused the third concurrent sign-in as busy under `make loadtest`'s bursts.
 OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCESS", default=4)
+# Each process reads the cached discovery document and JWKS again after this many seconds (a
+# document edited or refreshed elsewhere is seen here within it; see sso.discovery). 0: off.
+SSO_DOCUMENT_MEMO_SECONDS = env.int("SSO_DOCUMENT_MEMO_SECONDS", default=30)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)

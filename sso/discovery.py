@@ -12,6 +12,14 @@ The cache may be down (Redis unreachable): then, and when the cache simply lacks
 copy kept in PostgreSQL (``ProviderDocument``, written whenever a document is fetched) is used,
 with the same freshness rules; the JWKS refetch gate falls back to one per process.
 
+In front of the cache, each process keeps what it last read for ``SSO_DOCUMENT_MEMO_SECONDS``
+(30 s by default; 0 turns it off), so a callback does not round-trip to Redis for two documents
+that change about never. The memo holds the cache entry itself, so the freshness rules above
+still apply to it. Bounds: a document refreshed or dropped by another process (``forget_provider``
+after a config edit) is seen here within that TTL; in this process at once. A JWKS refetch for an
+unknown ``kid`` skips the memo and reads the cache, so keys rotated in by another worker are used
+here at once. Circuit breakers are never memoized.
+
 Every endpoint the document names is held to the outbound policy when the document is parsed
 (https, public or allowed addresses; see ``portal.outbound``), and again by the transport when it
 is called. A failed fetch opens a short circuit breaker for the portal's issuer, so a broken
@@ -144,14 +152,51 @@ def _kept_copy(kind: str, url: str) -> dict | None:
     return entry
 
 
-def _load(kind: str, url: str, *, breaker: str, what: str, force: bool = False) -> tuple[dict, bool]:
+_memo: dict[tuple[str, str], tuple[float, dict]] = {}
+_memo_lock = threading.Lock()
+_MEMO_MAX_ENTRIES = 1024
+
+
+def _memo_get(kind: str, url: str) -> dict | None:
+    seconds = settings.SSO_DOCUMENT_MEMO_SECONDS
+    if seconds <= 0:
+        return None
+    found = _memo.get((kind, url))
+    if found is None or time.monotonic() - found[0] >= seconds:
+        return None
+    return found[1]
+
+
+def _memo_put(kind: str, url: str, entry: dict) -> None:
+    if settings.SSO_DOCUMENT_MEMO_SECONDS <= 0:
+        return
+    with _memo_lock:
+        if len(_memo) >= _MEMO_MAX_ENTRIES:  # many issuers: start over rather than grow
+            _memo.clear()
+        _memo[(kind, url)] = (time.monotonic(), entry)
+
+
+def forget_memo() -> None:
+    """Drop this process's memo (``forget_provider``; tests)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def _load(
+    kind: str, url: str, *, breaker: str, what: str, force: bool = False, shared: bool = False
+) -> tuple[dict, bool]:
     """(document, fetched_now): the fresh cached copy, else a new fetch, else the stale copy.
-    "Cached" is the cache, or when that is down or lacks it, the copy in PostgreSQL."""
-    entry = safe_cache.get(_cache_key(kind, url))
+    "Cached" is this process's memo (not with ``shared``), the cache, or when that is down or
+    lacks it, the copy in PostgreSQL."""
+    entry = None if shared else _memo_get(kind, url)
     if entry is None:
-        entry = _kept_copy(kind, url)
+        entry = safe_cache.get(_cache_key(kind, url))
+        if entry is None:
+            entry = _kept_copy(kind, url)
+            if entry is not None:
+                safe_cache.set(_cache_key(kind, url), entry, timeout=_cache_timeout(entry))
         if entry is not None:
-            safe_cache.set(_cache_key(kind, url), entry, timeout=_cache_timeout(entry))
+            _memo_put(kind, url, entry)
     if entry and not force and time.time() - entry["fetched_at"] < settings.SSO_DISCOVERY_TTL:
         return entry["doc"], False
     try:
@@ -173,9 +218,9 @@ def _store(kind: str, url: str, doc: dict) -> None:
     """Keep a validated document, in the cache and in PostgreSQL; it stays usable as a stale copy
     until SSO_DISCOVERY_STALE_TTL."""
     now = time.time()
-    safe_cache.set(
-        _cache_key(kind, url), {"doc": doc, "fetched_at": now}, timeout=settings.SSO_DISCOVERY_STALE_TTL
-    )
+    entry = {"doc": doc, "fetched_at": now}
+    safe_cache.set(_cache_key(kind, url), entry, timeout=settings.SSO_DISCOVERY_STALE_TTL)
+    _memo_put(kind, url, entry)
     ProviderDocument.objects.update_or_create(
         kind=kind,
         url_hash=_url_hash(url),
@@ -228,7 +273,14 @@ def provider_jwks(metadata: ProviderMetadata, *, refresh_for_kid: str | None = N
         if not force:
             logger.info("jwks refresh rate-limited", extra={"issuer": metadata.issuer})
     breaker = metadata.breaker or breaker_key(issuer=metadata.issuer, portal_id=None)
-    doc, fetched = _load("jwks", metadata.jwks_uri, breaker=breaker, what="jwks_uri", force=force)
+    doc, fetched = _load(
+        "jwks",
+        metadata.jwks_uri,
+        breaker=breaker,
+        what="jwks_uri",
+        force=force,
+        shared=refresh_for_kid is not None,
+    )
     if not isinstance(doc.get("keys"), list):
         if fetched:
             http.breaker_open(
@@ -244,6 +296,7 @@ def forget_provider(issuer: str, *, portal_id: int | None = None) -> None:
     """Drop cached documents for an issuer (after an admin edits the config or a connection test
     passes), and close the portal's circuit breaker for it."""
     http.breaker_close(breaker_key(issuer=issuer, portal_id=portal_id))
+    forget_memo()
     url = issuer.rstrip("/") + DISCOVERY_PATH
     entry = safe_cache.get(_cache_key("discovery", url)) or _kept_copy("discovery", url)
     safe_cache.delete(_cache_key("discovery", url))

@@ -3,6 +3,17 @@ import pytest
 from tests.factories import ContactFactory, CustomerFactory, PortalFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_document_memo():
+    """Each test starts without another test's memoized provider documents (sso.discovery),
+    as each starts with an emptied cache."""
+    from sso.discovery import forget_memo
+
+    forget_memo()
+    yield
+    forget_memo()
+
+
 @pytest.fixture
 def portal(db):
     return PortalFactory(name="Acme", url="http://acme.localhost:8000")
