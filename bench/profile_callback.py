@@ -114,7 +114,9 @@ def main() -> None:
             began = time.process_time()
             assert client.get(path).status_code == 302
             plain += time.process_time() - began
-        print(f"{args.rounds} callbacks unprofiled: {plain * 1000 / args.rounds:.1f} ms CPU each (this process)")
+        print(
+            f"{args.rounds} callbacks unprofiled: {plain * 1000 / args.rounds:.1f} ms CPU each (this process)"
+        )
         profiler, elapsed = cProfile.Profile(), 0.0
         for _ in range(args.rounds):
             path = callback_path()

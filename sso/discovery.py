@@ -155,6 +155,7 @@ def _kept_copy(kind: str, url: str) -> dict | None:
 _memo: dict[tuple[str, str], tuple[float, dict]] = {}
 _memo_lock = threading.Lock()
 _MEMO_MAX_ENTRIES = 1024
+_clock = time.monotonic  # the memo's clock (tests move it on)
 
 
 def _memo_get(kind: str, url: str) -> dict | None:
@@ -162,7 +163,7 @@ def _memo_get(kind: str, url: str) -> dict | None:
     if seconds <= 0:
         return None
     found = _memo.get((kind, url))
-    if found is None or time.monotonic() - found[0] >= seconds:
+    if found is None or _clock() - found[0] >= seconds:
         return None
     return found[1]
 
@@ -173,7 +174,7 @@ def _memo_put(kind: str, url: str, entry: dict) -> None:
     with _memo_lock:
         if len(_memo) >= _MEMO_MAX_ENTRIES:  # many issuers: start over rather than grow
             _memo.clear()
-        _memo[(kind, url)] = (time.monotonic(), entry)
+        _memo[(kind, url)] = (_clock(), entry)
 
 
 def forget_memo() -> None:

@@ -42,3 +42,29 @@ def test_signing_in_rotates_the_session_key_keeps_the_data_and_leaves_one_row(po
     assert list(Session.objects.values_list("session_key", flat=True)) == [new_key]
     assert browser.session["kept"] == "across the sign-in"
     assert browser.get("/").status_code == 200  # signed in with the new key
+
+
+@override_settings(SESSION_ENGINE="portal.sessions")
+def test_a_new_sign_in_key_that_collides_is_refused_and_never_overwrites_that_session(portal, monkeypatch):
+    """The sign-in's new key is not looked up first (a round trip each to Redis and PostgreSQL
+    per login); the primary key does the refusing, so nobody's session is ever overwritten."""
+    from importlib import import_module
+
+    from django.contrib.sessions.backends.base import CreateError
+
+    from portal import sessions
+
+    store = import_module("portal.sessions").SessionStore
+    victim = store()
+    victim["_auth_user_id"] = "victim"
+    victim.save()
+    signing_in = store()
+    signing_in["kept"] = "x"
+    signing_in.save()
+    monkeypatch.setattr(sessions, "get_random_string", lambda length, chars: victim.session_key)
+
+    signing_in.cycle_key()
+    with pytest.raises(CreateError):
+        signing_in.save()
+
+    assert store(session_key=victim.session_key).load() == {"_auth_user_id": "victim"}

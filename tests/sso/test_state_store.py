@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Identity
 from portal import safe_cache
+from sso.discovery import forget_memo
 from sso.models import ProviderDocument, SSOEvent
 from sso.state import SESSION_KEY as STATES_KEY
 from sso.state import browser_cookie_name, pop_state
@@ -190,6 +191,7 @@ def test_parsed_signing_keys_follow_a_key_rotation_under_the_same_kid(
     client.logout()
     op.key = rsa_key("other")  # new key material, same kid "key-1"
     redis_cache.clear()  # the cached JWKS expired...
+    forget_memo()  # ...so did this process's memo of it (SSO_DOCUMENT_MEMO_SECONDS later)...
     ProviderDocument.objects.all().delete()  # ...and so did the kept copy
 
     response = journey.login(sso_config)
