@@ -61,7 +61,7 @@ def main() -> None:
         override_settings(
             CACHES={
                 "default": {
-                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "BACKEND": os.environ.get("BENCH_CACHE_BACKEND", "portal.redis_cache.RedisCache"),
                     "LOCATION": args.redis_url,
                 }
             },

@@ -146,6 +146,8 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
     # A Redis that is down or hung must cost a request a fraction of a second, not hang it: every
     # cache use on a request path treats a cache error as a miss (or fails safe), see issue 12.
     _cache_timeout = env.float("CACHE_SOCKET_TIMEOUT", default=0.25)
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        CACHES["default"]["BACKEND"] = "portal.redis_cache.RedisCache"  # one client per pool
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"socket_connect_timeout": _cache_timeout, "socket_timeout": _cache_timeout}
     )

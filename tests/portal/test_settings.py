@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.sso.conftest import redis_cache  # noqa: F401  (Redis at TEST_BROKER_URL)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -145,3 +147,16 @@ def test_a_redis_cache_never_waits_long_on_a_dead_server():
     assert (
         "'socket_timeout': 0.25" in result["CACHES"] and "'socket_connect_timeout': 0.25" in result["CACHES"]
     )
+
+
+def test_a_redis_cache_url_gets_the_backend_that_reuses_its_client(redis_cache):  # noqa: F811
+    """One ``redis.Redis`` handle per pool, not one per cache call (portal.redis_cache)."""
+    from portal.redis_cache import RedisCache
+
+    result = settings_in_fresh_process({"DEBUG": "true", "CACHE_URL": "redis://10.0.0.9:6379/1"}, "CACHES")
+    assert "'BACKEND': 'portal.redis_cache.RedisCache'" in result["CACHES"]
+
+    backend = RedisCache(redis_cache._servers[0], {})
+    assert backend._cache.get_client(write=True) is backend._cache.get_client(write=True)
+    backend.set("reused", 41)
+    assert backend.incr("reused") == 42 and redis_cache.get("reused") == 42
