@@ -84,7 +84,6 @@ def main() -> None:
 
         for _ in range(5):
             assert client.get(callback_path()).status_code == 302
-        path = callback_path()
         import redis.connection
 
         sends = [0]
@@ -100,6 +99,12 @@ def main() -> None:
             return original_send(self, *a, **kw)
 
         redis.connection.AbstractConnection.send_packed_command = counting_send
+        client.cookies.clear()
+        with CaptureQueriesContext(connection) as started:
+            authorize = client.get(f"/sso/{config.key}/login/")["Location"]
+        print(f"login start: {sends[0]} redis round trips, {len(started)} queries")
+        location = urlsplit(requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"])
+        path, sends[0] = f"{location.path}?{location.query}", 0
         with CaptureQueriesContext(connection) as captured:
             assert client.get(path).status_code == 302
         redis.connection.AbstractConnection.send_packed_command = original_send
