@@ -138,8 +138,9 @@ class HaloClient:
         headers = {"User-Agent": settings.HALO_USER_AGENT, "Accept": "application/json"}
         headers.update(kwargs.pop("headers", {}))
         max_bytes = kwargs.pop("max_bytes", MAX_JSON_BYTES)
+        max_retries = kwargs.pop("max_retries", settings.HALO_MAX_RETRIES)
         retried_token = False
-        for attempt in range(settings.HALO_MAX_RETRIES + 1):
+        for attempt in range(max_retries + 1):
             if authed:
                 headers["Authorization"] = f"Bearer {self.token()}"
             self._throttle()
@@ -163,7 +164,7 @@ class HaloClient:
                 )  # revoked or expired early: one fresh token, once
                 retried_token = True
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < settings.HALO_MAX_RETRIES:
+            if response.status_code in RETRY_STATUSES and attempt < max_retries:
                 self._sleep(_retry_delay(response, attempt))
                 continue
             return response
@@ -174,9 +175,15 @@ class HaloClient:
         response = self._send("GET", url, params=params or {})
         return _checked_json(response, path)
 
-    def post(self, path: str, payload, *, raw: bool = False, max_bytes: int | None = None):
+    def post(
+        self, path: str, payload, *, raw: bool = False, max_bytes: int | None = None, retry: bool = True
+    ):
+        """POST; ``retry=False`` for a write that is not idempotent: a 503 from a proxy may come after
+        HaloPSA stored it, so the caller checks what HaloPSA has before it tries again."""
         url = f"{self.connection.api_url.rstrip('/')}/{path}"
         kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+        if not retry:
+            kwargs["max_retries"] = 0
         response = self._send("POST", url, json=payload, **kwargs)
         if raw:
             if response.status_code != 200:

@@ -24,6 +24,10 @@ from .money import to_minor
 from .stripe_api import friendly_error, stripe_client
 from .writeback import writeback_enqueue_refund
 
+#: Stripe refund statuses under which no money moved: such refunds are recorded for the admin but
+#: change no balance and post nothing (``succeeded``, ``pending`` and ``requires_action`` count).
+VOID_STATUSES = ("failed", "canceled")
+
 
 class RefundRefused(Exception):
     def __init__(self, message: str):
@@ -54,12 +58,32 @@ def card_refund_record(
                 )
         except IntegrityError:
             return None
-        payment.amount_refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        effective = payment.refunds.exclude(status__in=VOID_STATUSES)
+        payment.amount_refunded = effective.aggregate(total=Sum("amount"))["total"] or Decimal("0")
         payment.save(update_fields=["amount_refunded", "updated_at"])
         if payment.settled_at is not None:
-            parts = _reopen_invoices(payment=payment, refund=refund)
-            writeback_enqueue_refund(refund=refund, parts=parts)
+            card_refund_apply(payment=payment, refund=refund)
+        # Not settled yet (Stripe's events arrive in any order: charge.refunded may come before
+        # payment_intent.succeeded): the settlement applies it (card_refunds_apply_recorded).
     return refund
+
+
+def card_refund_apply(*, payment: CardPayment, refund: CardRefund) -> None:
+    """Inside the payment's locked transaction: give a refund back on our side and to HaloPSA.
+
+    Only a refund Stripe is giving or has given back counts; a failed or canceled one moved no money,
+    so it re-opens nothing and posts nothing.
+    """
+    if refund.status in VOID_STATUSES:
+        return
+    parts = _reopen_invoices(payment=payment, refund=refund)
+    writeback_enqueue_refund(refund=refund, parts=parts)
+
+
+def card_refunds_apply_recorded(*, payment: CardPayment) -> None:
+    """At settlement (inside its transaction): apply refunds recorded before the payment settled."""
+    for refund in payment.refunds.order_by("pk"):
+        card_refund_apply(payment=payment, refund=refund)
 
 
 def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]:

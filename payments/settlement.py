@@ -22,6 +22,7 @@ from portal.models import Invoice, Payment
 from .models import CardPayment, StripeAccount
 from .money import from_minor
 from .notices import payment_notice_queue
+from .refunds import card_refunds_apply_recorded
 from .stripe_api import stripe_client
 from .writeback import writeback_enqueue_payment
 
@@ -77,6 +78,7 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
         payment.save(update_fields=["status", "settled_at", "failure_code", "failure_message", "updated_at"])
         payment_notice_queue(card_payment=payment, kind="receipt")
         writeback_enqueue_payment(card_payment=payment, allocations=allocations)
+        card_refunds_apply_recorded(payment=payment)
     logger.info("card payment settled", extra={"card_payment": payment.pk, "amount": str(payment.amount)})
     return True
 

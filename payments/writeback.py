@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from halo.client import HaloAPIError, HaloClient
@@ -219,6 +220,10 @@ def _record_failure(row: HaloWriteBack, *, message: str, permanent: bool, now) -
 def writeback_post(*, writeback_id: int, now=None) -> str:
     """One attempt at one row; returns what happened (``posted``, ``adopted``, ``failed``, ``skipped``)."""
     now = now or timezone.now()
+    # Counted before the locked transaction (as the mail outbox does): an attempt that dies with an
+    # unexpected error rolls back everything else, but still counts towards MAX_ATTEMPTS, so a row that
+    # always crashes ends up "failed" instead of calling HaloPSA every few minutes for ever.
+    HaloWriteBack.objects.filter(pk=writeback_id, state=Pending).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         row = (
             HaloWriteBack.objects.select_for_update(skip_locked=True, of=("self",))
@@ -228,7 +233,10 @@ def writeback_post(*, writeback_id: int, now=None) -> str:
         )
         if row is None or row.state != Pending:
             return "skipped"  # done, not applicable, failed (admin retries), or another worker has it
-        row.attempts += 1
+        if row.attempts > MAX_ATTEMPTS:
+            _record_failure(row, message=row.last_error or "Every attempt ended in an error.", permanent=True,
+                            now=now)  # fmt: skip
+            return "failed"
         connection = halo_connection_for_portal(portal=row.portal)
         if connection is None:
             _record_failure(
@@ -244,7 +252,7 @@ def writeback_post(*, writeback_id: int, now=None) -> str:
             if found is not None:
                 _record_posted(row, halo_id=_halo_id(found), adopted=True, now=now)
                 return "adopted"
-            answer = client.post("InvoicePayment", [_payload(row)])
+            answer = client.post("InvoicePayment", [_payload(row)], retry=False)
         except HaloAPIError as exc:
             permanent = exc.status in PERMANENT_STATUSES or exc.reason in {"invalid_client", "invalid_scope"}
             message = exc.message

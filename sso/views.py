@@ -10,6 +10,7 @@ import logging
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import render, resolve_url
@@ -207,6 +208,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         """
         request.sso_next_url = pending.next_url
         backend = PortalOIDCBackend()
+        self.user = None
         try:
             backend.verified_claims(
                 request, sso_config=config, nonce=pending.nonce, code_verifier=pending.code_verifier
@@ -218,11 +220,13 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             with transaction.atomic():
                 return self.record_sign_in(request, backend=backend, config=config)
         except SSOFlowError as exc:
+            self.forget_failed_login(request)
             return refuse(request, exc, config=config)
         except Exception as exc:
             if caused_by_an_outage(exc):
                 raise  # PostgreSQL or Redis went away mid-sign-in: the 503 "try again" page
             logger.exception("unexpected error during SSO callback", extra={"config_key": config.key})
+            self.forget_failed_login(request)
             return refuse(
                 request,
                 SSOFlowError(
@@ -230,6 +234,17 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 ),
                 config=config,
             )
+
+    def forget_failed_login(self, request) -> None:
+        """A sign-in that failed after ``auth.login()`` ran must not leave the browser signed in.
+
+        Its writes were rolled back (no event, no identity update), but the session already holds the
+        user, and SessionMiddleware saves the session of any answer under 500, so the refusal page would
+        otherwise carry a working sign-in the records say was refused.
+        """
+        if self.user is not None and auth.SESSION_KEY in request.session:
+            request.session.flush()
+            request.user = AnonymousUser()
 
     def record_sign_in(self, request, *, backend, config):
         claims = request.sso_claims

@@ -55,3 +55,49 @@ def test_other_portals_admin_cannot_refund(shop):
     assert admin.post(f"/admin/payments/cardpayment/{payment.pk}/refund/", {"amount": "5"}).status_code == 404
     assert admin.get(f"/admin/payments/cardpayment/{payment.pk}/change/").status_code == 404
     assert CardPayment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+def test_a_refund_recorded_before_the_payment_settled_is_applied_at_settlement(shop, localstripe):
+    """Stripe's events come in any order: ``charge.refunded`` before ``payment_intent.succeeded``
+    must still give the money back on the invoice once the payment settles."""
+    from payments.money import to_minor
+    from payments.refunds import card_refund_record
+    from payments.settlement import card_payment_settle_success
+    from portal.models import Invoice, Payment
+
+    localstripe.register_webhook("http://127.0.0.1:9/lost", "whsec_elsewhere")  # settle by hand below
+    invoice = shop.invoice("100.00")
+    payment, _ = shop.pay([invoice])
+    payment.refresh_from_db()
+    assert payment.settled_at is None
+    card_refund_record(card_payment=payment, stripe_refund_id="re_early", amount=Decimal("40.00"),
+                       status="succeeded")  # fmt: skip
+
+    assert card_payment_settle_success(
+        card_payment_id=payment.pk, amount_minor=to_minor(payment.amount, payment.currency),
+        currency=payment.currency,
+    )  # fmt: skip
+
+    invoice.refresh_from_db()
+    assert invoice.balance == Decimal("40.00") and invoice.status != Invoice.Status.PAID
+    amounts = sorted(Payment.objects.filter(invoice=invoice).values_list("amount", flat=True))
+    assert amounts == [Decimal("-40.00"), Decimal("100.00")]
+
+
+def test_a_failed_refund_changes_no_balance(shop):
+    from payments.refunds import card_refund_record
+    from portal.models import Invoice, Payment
+
+    invoice = shop.invoice("100.00")
+    payment, _ = shop.pay([invoice])
+    shop.wait_settled(payment)
+
+    card_refund_record(card_payment=payment, stripe_refund_id="re_failed", amount=Decimal("100.00"),
+                       status="failed")  # fmt: skip
+
+    invoice.refresh_from_db()
+    payment.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID and invoice.balance == Decimal("0.00")
+    assert payment.amount_refunded == Decimal("0")
+    assert Payment.objects.filter(invoice=invoice, amount__lt=0).count() == 0
+    assert CardRefund.objects.filter(stripe_refund_id="re_failed").exists()  # recorded for the admin

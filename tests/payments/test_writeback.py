@@ -116,6 +116,48 @@ def test_retry_after_a_halopsa_5xx_posts_once(shop, halo, connected):  # noqa: F
     assert len(halo.posted_payments()) == 1
 
 
+def test_the_write_back_post_is_never_repeated_within_one_attempt(shop, halo, connected):  # noqa: F811
+    """A 503 may come from a proxy after HaloPSA stored the payment, so the write-back's POST is not
+    retried by the client (it would post a second row); the row's next attempt lists HaloPSA first."""
+    from halo.client import HaloAPIError, HaloClient
+
+    client = HaloClient(connected)
+    row = {"invoice_id": 1001, "client_id": 1, "amount": 1.0, "thirdpartyid": "pi_test_once"}
+    halo.knobs(fail={"path": "/api/InvoicePayment", "count": 2, "status": 503})
+    halo.reset_stats()
+
+    with pytest.raises(HaloAPIError):
+        client.post("InvoicePayment", [row], retry=False)
+
+    assert halo.count("/api/InvoicePayment") == 1  # one POST, no retries
+    assert halo.posted_payments() == []
+
+
+def test_an_attempt_that_crashes_still_counts_and_the_row_ends_up_failed(shop, halo, connected, monkeypatch):  # noqa: F811
+    import payments.writeback
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug in the write-back")
+
+    payment = pay(shop, [halo_invoice(1001)])
+    row = wait_for(
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, state=State.POSTED).first(),
+        what="the first write-back",
+    )
+    row.state, row.attempts, row.halo_payment_id = State.PENDING, 0, None
+    row.save(update_fields=["state", "attempts", "halo_payment_id"])
+    monkeypatch.setattr(payments.writeback, "_already_in_halo", crash)
+
+    for _ in range(payments.writeback.MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            payments.writeback.writeback_post(writeback_id=row.pk)
+    row.refresh_from_db()
+    assert row.attempts == payments.writeback.MAX_ATTEMPTS and row.state == State.PENDING
+    assert payments.writeback.writeback_post(writeback_id=row.pk) == "failed"
+    row.refresh_from_db()
+    assert row.state == State.FAILED  # the admin sees it and can retry; beat stops calling HaloPSA
+
+
 class WorkerDied(RuntimeError):
     """Stands for the worker's death between HaloPSA's answer and our commit (the transaction rolls back)."""
 

@@ -1,0 +1,68 @@
+"""A sign-in that fails after the library's ``auth.login()`` ran leaves nobody signed in."""
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.utils import timezone
+
+import sso.views
+from accounts.models import Identity
+from sso.errors import SSOFlowError
+from sso.models import SSOEvent
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def returning_alice(portal, contact, sso_config, op):
+    user = UserFactory(portal=portal, email="alice@example.com")
+    Identity.objects.create(
+        portal=portal,
+        sso_config=sso_config,
+        issuer=op.issuer,
+        sub="halo-user-1",
+        email="alice@example.com",
+        user=user,
+        verified_at=timezone.now(),
+    )
+    return user
+
+
+def test_a_refusal_after_login_leaves_the_browser_signed_out(
+    journey, client, sso_config, returning_alice, monkeypatch
+):
+    """A 4xx refusal page is saved with its session (SessionMiddleware skips only 5xx): the user that
+    ``auth.login()`` put there must be gone."""
+    callback = journey.authorize(journey.start(sso_config))
+
+    def session_start_refused(request, **kwargs):
+        raise SSOFlowError("session_refused", "The provider's session could not be recorded.", status=400)
+
+    monkeypatch.setattr(sso.views, "sso_session_start", session_start_refused)
+    response = journey.callback(callback)
+
+    assert response.status_code == 400
+    assert SESSION_KEY not in client.session
+    assert client.get("/").status_code == 302
+    assert not SSOEvent.objects.filter(config=sso_config, reason="signed_in").exists()
+
+
+def test_an_error_after_login_refuses_and_the_browser_is_not_signed_in(
+    journey, client, sso_config, returning_alice, monkeypatch
+):
+    callback = journey.authorize(journey.start(sso_config))
+
+    record = sso.views.sso_event_record
+
+    def event_write_fails(**kwargs):
+        if kwargs.get("reason") == "signed_in":  # the sign-in's own event row, after auth.login()
+            raise RuntimeError("the event row could not be written")
+        return record(**kwargs)
+
+    monkeypatch.setattr(sso.views, "sso_event_record", event_write_fails)
+    response = journey.callback(callback)
+
+    assert response.status_code == 502
+    assert SESSION_KEY not in client.session
+    assert client.get("/").status_code == 302  # the dashboard sends them to sign in
+    returning_alice.refresh_from_db()
+    assert returning_alice.last_login is None  # the sign-in's writes were rolled back
+    assert not SSOEvent.objects.filter(config=sso_config, reason="signed_in").exists()
