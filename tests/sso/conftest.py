@@ -5,9 +5,11 @@ import pytest
 import requests
 from django.core.cache import cache, caches
 from django.test import override_settings
+from django.utils import timezone
 
+from accounts.models import Identity
 from portal import safe_cache
-from tests.factories import SSOConfigFactory
+from tests.factories import SSOConfigFactory, UserFactory
 from tests.oidc_op import TinyOP
 
 
@@ -59,6 +61,22 @@ class Journey:
 
 def query_of(url: str) -> dict:
     return {k: v if len(v) > 1 else v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@pytest.fixture
+def returning_alice(portal, contact, sso_config, op):
+    """Alice, already linked to the test provider's ``halo-user-1``: her next SSO login signs her in."""
+    user = UserFactory(portal=portal, email="alice@example.com")
+    Identity.objects.create(
+        portal=portal,
+        sso_config=sso_config,
+        issuer=op.issuer,
+        sub="halo-user-1",
+        email="alice@example.com",
+        user=user,
+        verified_at=timezone.now(),
+    )
+    return user
 
 
 @pytest.fixture

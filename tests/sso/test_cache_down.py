@@ -4,30 +4,12 @@ Discovery and JWKS fall back to the copy kept in PostgreSQL; the circuit breaker
 bound in the cache count as closed/unbounded; the JWKS refetch gate falls back to one per process.
 """
 
-import pytest
 from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 
-from accounts.models import Identity
 from sso.discovery import forget_memo
 from sso.models import ProviderDocument
 from tests.cachedown import redis_cache_down
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def returning_alice(portal, contact, sso_config, op):
-    user = UserFactory(portal=portal, email="alice@example.com")
-    Identity.objects.create(
-        portal=portal,
-        sso_config=sso_config,
-        issuer=op.issuer,
-        sub="halo-user-1",
-        email="alice@example.com",
-        user=user,
-        verified_at=timezone.now(),
-    )
-    return user
 
 
 def test_login_start_with_the_cache_down_redirects_to_the_provider(client, sso_config, op):

@@ -1,29 +1,10 @@
 """A sign-in that fails after the library's ``auth.login()`` ran leaves nobody signed in."""
 
-import pytest
 from django.contrib.auth import SESSION_KEY
-from django.utils import timezone
 
 import sso.views
-from accounts.models import Identity
 from sso.errors import SSOFlowError
 from sso.models import SSOEvent
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def returning_alice(portal, contact, sso_config, op):
-    user = UserFactory(portal=portal, email="alice@example.com")
-    Identity.objects.create(
-        portal=portal,
-        sso_config=sso_config,
-        issuer=op.issuer,
-        sub="halo-user-1",
-        email="alice@example.com",
-        user=user,
-        verified_at=timezone.now(),
-    )
-    return user
 
 
 def test_a_refusal_after_login_leaves_the_browser_signed_out(

@@ -5,37 +5,18 @@ import threading
 from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.test import Client, RequestFactory, override_settings
-from django.utils import timezone
 
-from accounts.models import Identity
 from portal import safe_cache
 from sso.discovery import forget_memo
 from sso.models import ProviderDocument, SSOEvent
 from sso.state import SESSION_KEY as STATES_KEY
 from sso.state import browser_cookie_name, pop_state
 from tests.cachedown import redis_cache_down
-from tests.factories import UserFactory
 from tests.oidc_op import rsa_key
-
-
-@pytest.fixture
-def returning_alice(portal, contact, sso_config, op):
-    user = UserFactory(portal=portal, email="alice@example.com")
-    Identity.objects.create(
-        portal=portal,
-        sso_config=sso_config,
-        issuer=op.issuer,
-        sub="halo-user-1",
-        email="alice@example.com",
-        user=user,
-        verified_at=timezone.now(),
-    )
-    return user
 
 
 def state_of(authorize_url: str) -> str:
