@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest
 from django.http.request import split_domain_port
 from django.shortcuts import render
 
-from .models import Portal
+from .selectors import portal_for_host_name
 
 # Paths that answer on any host (load balancers probe by IP; static files carry no tenant data;
 # Stripe's webhook names its portal by the unguessable key in its path and is signed per portal).
@@ -74,7 +74,7 @@ class PortalMiddleware:
 
     def __call__(self, request: HttpRequest):
         domain, _port = split_domain_port(request.get_host())
-        request.portal = Portal.objects.filter(host=domain.lower()).first() if domain else None
+        request.portal = portal_for_host_name(host=domain.lower())
         if request.portal is None and not request.path.startswith(HOST_AGNOSTIC_PREFIXES):
             return render(request, "portal/unknown_host.html", status=404)
         return self.get_response(request)

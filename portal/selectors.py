@@ -18,6 +18,7 @@ from django.db.models.functions import Lower
 from django.http import Http404
 
 from .models import Contact, Customer, Invoice, Payment, Portal
+from .prepared import PreparedLookup
 
 #: The ``?sort=`` values the invoice list accepts, and the ordering each one means.
 #: A whitelist: user input never reaches ``order_by`` directly.
@@ -43,6 +44,16 @@ RECENT_INVOICES = 5
 # The largest primary key the database can hold (BigAutoField). Larger ids cannot exist; checking
 # here keeps a hand-typed huge number from overflowing the database driver (a 500 on SQLite).
 MAX_ID = 2**63 - 1
+
+# Every request looks its portal up by host name: SQL compiled once per process (portal/prepared.py).
+_PORTAL_BY_HOST = PreparedLookup(
+    Portal, lambda host: Portal.objects.filter(host=host).order_by()[:1], strings=("host",)
+)
+
+
+def portal_for_host_name(*, host: str) -> Portal | None:
+    """The portal whose host name is ``host`` (already lower-cased, no port), or None."""
+    return _PORTAL_BY_HOST.first(host=host) if host else None
 
 
 def _in_scope(*, user, portal: Portal | None) -> bool:

@@ -4,6 +4,8 @@ import re
 
 from django.db.models import QuerySet
 
+from portal.prepared import PreparedLookup
+
 from .models import SSOConfig, SSOEvent
 
 
@@ -22,7 +24,20 @@ def sso_config_by_key(*, portal, key: str) -> SSOConfig | None:
     """The config with this public key on this portal; another portal's key is simply not found."""
     if not isinstance(key, str) or not KEY_SHAPE.fullmatch(key):
         return None
-    return SSOConfig.objects.filter(portal=portal, key=key).select_related("portal").first()
+    config = _CONFIG_BY_KEY.first(portal_id=portal.pk, key=key) if portal is not None else None
+    if config is not None:
+        config.portal = portal  # the very row it was filtered by: no join, no second query
+    return config
+
+
+# Both halves of every login look the config up by key: SQL compiled once per process
+# (portal/prepared.py); no ORDER BY (the key is unique), so no join on the portal for its name.
+_CONFIG_BY_KEY = PreparedLookup(
+    SSOConfig,
+    lambda portal_id, key: SSOConfig.objects.filter(portal_id=portal_id, key=key).order_by()[:1],
+    ints=("portal_id",),
+    strings=("key",),
+)
 
 
 def sso_recent_events(*, config: SSOConfig, limit: int = 10) -> QuerySet[SSOEvent]:
