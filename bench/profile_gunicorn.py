@@ -86,7 +86,9 @@ def main() -> None:
         params = {"sort": opts.sort, "top": opts.top}
         if opts.callers:
             params["callers"] = opts.callers
-        answer = requests.get(profiled.url("/__bench_profile__/dump"), params=params, headers=headers, timeout=30)
+        answer = requests.get(
+            profiled.url("/__bench_profile__/dump"), params=params, headers=headers, timeout=30
+        )
         print(f"{opts.rounds} logins (start + callback) profiled in the worker:")
         print(answer.text)
     finally:
