@@ -15,6 +15,7 @@ import logging
 
 from django.contrib.sessions.backends import cached_db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.db import router, transaction
 from django.utils.crypto import get_random_string
 
 from .safe_cache import CACHE_ERRORS, note_cache_failure
@@ -89,6 +90,48 @@ class SessionStore(cached_db.SessionStore):
             self.delete(old_key)
 
     def save(self, must_create=False):
+        written, self._written = getattr(self, "_written", None), None
+        if written is not None and written == (self.session_key, self._snapshot()):
+            return  # written in the sign-in's transaction (save_in_transaction), unchanged since
         if getattr(self, "_insert_on_save", False):
             must_create, self._insert_on_save = True, False
         super().save(must_create)
+
+    def save_in_transaction(self) -> None:
+        """Insert a signed-in session's new row now, in the caller's transaction; cache it on commit.
+
+        Why: the SSO sign-in's identity update, audit row, ``last_login`` and event row commit
+        together; the session row joining them spares a sign-in its own BEGIN/COMMIT (and the disk
+        flush of a commit), and a sign-in that rolls back leaves no session behind, in the database
+        or in Redis (the cached copy is written only once the transaction has committed). The row is
+        inserted without Django's savepoint: its key was drawn fresh by ``cycle_key`` (about 165
+        random bits), so a duplicate key only fails that one sign-in, rolled back like any other
+        error. The response's own save (SessionMiddleware) then finds nothing changed and writes
+        nothing; anything changed after this is saved there as usual.
+
+        Only after ``cycle_key`` (a sign-in); otherwise it does nothing and the response saves.
+        """
+        if not getattr(self, "_insert_on_save", False) or self.session_key is None:
+            return
+        data = self._get_session(no_load=True)
+        row = self.create_model_instance(data)
+        row.save(force_insert=True, using=router.db_for_write(self.model, instance=row))
+        self._insert_on_save = False
+        self._written = (self.session_key, self._snapshot())
+        key, age = self.cache_key, self.get_expiry_age()
+        transaction.on_commit(lambda: self._cache_fill(key, data, age))
+
+    def _snapshot(self) -> bytes:
+        return self.serializer().dumps(self._get_session(no_load=True))
+
+    def _cache_fill(self, key: str, data: dict, age: int) -> None:
+        try:
+            self._cache.set(key, data, age)
+        except CACHE_ERRORS as exc:  # read from the database until the cache is back
+            note_cache_failure(exc, operation="session_cache_fill")
+
+
+def session_save_in_transaction(session) -> None:
+    """``SessionStore.save_in_transaction`` for this store; other engines save with the response."""
+    if isinstance(session, SessionStore):
+        session.save_in_transaction()

@@ -21,6 +21,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from accounts.redirects import safe_next_url
 from portal import safe_cache
 from portal.outages import caused_by_an_outage
+from portal.sessions import session_save_in_transaction
 
 from . import http
 from .backend import PortalOIDCBackend
@@ -277,6 +278,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             request=request,
             **who,
         )
+        session_save_in_transaction(request.session)  # the new session row commits with the rest
         return response
 
     def dry_run(self, request, *, config, pending):
