@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from halo.access import NO_ACCESS_MESSAGE, invoice_access_at_signin
+from portal.prepared import PreparedLookup
 
 from .audit import AuditKind, audit_record, client_ip
 from .link import email_link_complete_by_sso, link_started_here_remember
@@ -35,6 +36,20 @@ from .models import Identity, User
 from .redirects import MAX_NEXT_LENGTH
 from .services import normalize_email
 from .verification import email_verification_for_login
+
+# Every returning SSO login reads its identity (with its user) locked: SQL compiled once per process
+# (portal/prepared.py). Only the identity row is locked, as before.
+_IDENTITY_FOR_SIGN_IN = PreparedLookup(
+    Identity,
+    lambda portal_id, issuer, sub: (
+        Identity.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(portal_id=portal_id, issuer=issuer, sub=sub)
+        .order_by()[:1]
+    ),
+    ints=("portal_id",),
+    strings=("issuer", "sub"),
+)
 
 #: The session key holding the id of the verification the "check your email" page shows.
 VERIFICATION_SESSION_KEY = "accounts.verification_id"
@@ -84,16 +99,19 @@ def sso_identity_login(
     # nothing here is caught and retried, so a failure rolls back the whole sign-in.
     with transaction.atomic(savepoint=False):
         # The linked user comes with it (one query fewer per sign-in); only the identity row is locked.
-        identity, created = (
-            Identity.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .get_or_create(
-                portal=portal,
-                issuer=issuer,
-                sub=sub,
-                defaults={"sso_config": sso_config, "first_login_at": now},
+        identity = _IDENTITY_FOR_SIGN_IN.first(portal_id=portal.pk, issuer=issuer, sub=sub)
+        created = False
+        if identity is None:  # a first login (or a race with one): the ORM's get_or_create
+            identity, created = (
+                Identity.objects.select_for_update(of=("self",))
+                .select_related("user")
+                .get_or_create(
+                    portal=portal,
+                    issuer=issuer,
+                    sub=sub,
+                    defaults={"sso_config": sso_config, "first_login_at": now},
+                )
             )
-        )
         previous_email = identity.email
         identity.sso_config = sso_config
         identity.name = (name or "")[:200]

@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--callers", default="", help="also print the callers of functions matching this")
+    parser.add_argument("--callees", default="", help="also print what functions matching this call")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
@@ -86,6 +87,8 @@ def main() -> None:
         params = {"sort": opts.sort, "top": opts.top}
         if opts.callers:
             params["callers"] = opts.callers
+        if opts.callees:
+            params["callees"] = opts.callees
         answer = requests.get(
             profiled.url("/__bench_profile__/dump"), params=params, headers=headers, timeout=30
         )

@@ -34,6 +34,8 @@ def application(environ, start_response):
                 )
                 if "callers" in query:
                     _stats.print_callers(query["callers"][0])
+                if "callees" in query:
+                    _stats.print_callees(query["callees"][0])
                 body = out.getvalue().encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]

@@ -12,8 +12,9 @@ Nothing is cached but SQL text: the database answers every lookup, so nothing ca
 no tenant can see another's row. The query goes through Django's cursor wrapper, so it is
 counted and logged like any other (``assertNumQueries``, ``django_assert_max_num_queries``).
 
-Only for lookups that select one model's own columns (no ``select_related``, annotations or
-``values()``): ``prepare`` refuses anything else rather than build a wrong instance.
+For lookups that select model instances, with ``select_related`` if need be (built by the ORM's
+own related populators, as ``QuerySet.__iter__`` does); annotations and ``values()`` are refused
+rather than built wrongly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
 
 _sentinels = itertools.count(1)
 
@@ -35,7 +37,10 @@ class _Compiled:
     sql: str
     params: tuple  # constants, or a _Slot naming the value to put there
     attnames: list[str]
+    start: int  # the model's own columns are row[start:end]
+    end: int
     converters: dict  # position -> (converters, expression), as SQLCompiler.get_converters
+    related: list  # RelatedPopulator per select_related join
 
 
 @dataclass(frozen=True)
@@ -68,27 +73,27 @@ class PreparedLookup:
         by_name = {name: value for value, name in sentinels.items()}
         queryset = self.build(**by_name)
         query = queryset.query
-        if (
-            query.select_related
-            or query.annotations
-            or query.values_select
-            or queryset.model is not self.model
-        ):
-            raise ValueError("PreparedLookup selects one model's own columns only.")
+        if query.annotations or query.values_select or queryset.model is not self.model:
+            raise ValueError("PreparedLookup selects model instances only.")
         compiler = query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        if compiler.klass_info is None or compiler.klass_info.get("related_klass_infos"):
-            raise ValueError("PreparedLookup selects one model's own columns only.")
+        if compiler.klass_info is None:
+            raise ValueError("PreparedLookup selects model instances only.")
         slotted = tuple(_Slot(sentinels[p]) if _hashable(p) and p in sentinels else p for p in params)
         missing = set(sentinels.values()) - {p.name for p in slotted if isinstance(p, _Slot)}
         if missing:
             raise ValueError(f"PreparedLookup: {sorted(missing)} did not reach the SQL as parameters.")
         expressions = [column for column, _sql, _alias in compiler.select]
+        own = compiler.klass_info["select_fields"]
+        start, end = own[0], own[-1] + 1
         return _Compiled(
             sql=sql,
             params=slotted,
-            attnames=[expression.target.attname for expression in expressions],
+            attnames=[expression.target.attname for expression in expressions[start:end]],
+            start=start,
+            end=end,
             converters=compiler.get_converters(expressions),
+            related=get_related_populators(compiler.klass_info, compiler.select, alias),
         )
 
     def compiled(self, alias: str = DEFAULT_DB_ALIAS) -> _Compiled:
@@ -117,7 +122,10 @@ class PreparedLookup:
             for converter in converters:
                 value = converter(value, expression, connection)
             row[position] = value
-        return self.model.from_db(using, compiled.attnames, row)
+        instance = self.model.from_db(using, compiled.attnames, row[compiled.start : compiled.end])
+        for populator in compiled.related:
+            populator.populate(row, instance)
+        return instance
 
 
 def _hashable(value) -> bool:

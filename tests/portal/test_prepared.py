@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from portal.models import Portal
@@ -62,11 +63,27 @@ def test_values_must_be_the_ones_it_was_built_with():
 
 
 def test_refuses_what_it_cannot_build():
-    joined = PreparedLookup(
-        SSOConfig, lambda key: SSOConfig.objects.filter(key=key).select_related("portal"), strings=("key",)
+    annotated = PreparedLookup(
+        SSOConfig, lambda key: SSOConfig.objects.filter(key=key).annotate(n=Count("id")), strings=("key",)
     )
     with pytest.raises(ValueError):
-        joined.first(key="x")
+        annotated.first(key="x")
     unused = PreparedLookup(Portal, lambda host: Portal.objects.filter(name="fixed"), strings=("host",))
     with pytest.raises(ValueError, match="host"):
         unused.first(host="x")
+
+
+def test_select_related_builds_the_joined_instance_too():
+    portal = PortalFactory(url="http://acme.localhost")
+    config = SSOConfigFactory(portal=portal)
+    joined = PreparedLookup(
+        SSOConfig,
+        lambda key: SSOConfig.objects.filter(key=key).select_related("portal").order_by()[:1],
+        strings=("key",),
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        found = joined.first(key=config.key)
+        assert fields(found.portal) == fields(portal)  # no second query: it came with the join
+    assert len(queries) == 1
+    assert fields(found) == fields(SSOConfig.objects.get(pk=config.pk))

@@ -35,6 +35,9 @@ def test_the_new_session_row_commits_with_the_sign_in_and_is_written_once(
     assert sql.count("COMMIT") == 1
     begin, commit = sql.index("BEGIN"), sql.index("COMMIT")
     assert len(session_writes) == 1 and begin < session_writes[0] < commit  # inserted once, inside
+    locked = [n for n, s in enumerate(sql) if s.endswith('FOR UPDATE OF "accounts_identity"')]
+    assert len(locked) == 1 and begin < locked[0] < commit  # the identity row, and only it, locked
+    assert 'JOIN "accounts_user"' in sql[locked[0]]  # its user read with it
     key = client.cookies["sessionid"].value
     assert Session.objects.filter(session_key=key).exists()
     assert cached_sessions.get(f"django.contrib.sessions.cached_db{key}")[SESSION_KEY] == str(
