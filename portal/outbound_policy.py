@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -114,11 +115,14 @@ def address_allowed(address: Address) -> tuple[bool, str]:
     return False, category
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # what a URL may never hold unencoded
+
+
 def check_scheme(url: str, *, what: str) -> tuple[str, str, int]:
     """(scheme, hostname, port) of an acceptable URL; OutboundError(reason="policy") otherwise."""
     if not isinstance(url, str) or not url:
         raise OutboundError("policy", f"{what} is empty.")
-    if any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise OutboundError("policy", f"{what} contains spaces or control characters.")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

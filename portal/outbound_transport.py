@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -95,16 +98,19 @@ def process_slot(wait: float):
 
 
 class Guard:
-    """One call's total deadline: shuts down every socket of the call when time is up."""
+    """One call's total deadline: shuts down every socket of the call when time is up.
+
+    The deadline is kept by the process's one watchdog thread (``_Watchdog``), not a timer thread
+    per call: starting a thread for every token call cost more CPU than the rest of the guard.
+    """
 
     def __init__(self, seconds: float):
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + max(seconds, 0.0)
         self.expired = False
+        self.cancelled = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(seconds, 0.0), self.expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _watchdog.watch(self)
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.0)
@@ -117,14 +123,66 @@ class Guard:
 
     def expire(self) -> None:
         with self._lock:
+            if self.cancelled:
+                return
             self.expired = True
             for sock in self._sockets:
                 _shutdown(sock)
 
     def cancel(self) -> None:
-        self._timer.cancel()
         with self._lock:
+            self.cancelled = True
             self._sockets.clear()
+
+
+class _Watchdog:
+    """One daemon thread per process that expires guards at their deadlines (a heap of them).
+
+    Started on first use in each process (and again in a forked child, whose copy of the thread
+    does not run). A cancelled guard stays queued until its deadline or until the queue is
+    compacted; expiring it then does nothing.
+    """
+
+    COMPACT_AT = 2048
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Guard]] = []
+        self._order = itertools.count()
+        self._pid = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, guard: Guard) -> None:
+        with self._cond:
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._pid, self._heap = os.getpid(), []
+                self._thread = threading.Thread(target=self._run, name="outbound-watchdog", daemon=True)
+                self._thread.start()
+            if len(self._heap) >= self.COMPACT_AT:
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (guard.deadline, next(self._order), guard))
+            if self._heap[0][2] is guard:
+                self._cond.notify()  # it is the next one due: wake the thread to wait less
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2].cancelled:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    due = self._heap[0][0] - time.monotonic()
+                    if due <= 0:
+                        guard = heapq.heappop(self._heap)[2]
+                        break
+                    self._cond.wait(due)
+            guard.expire()
+
+
+_watchdog = _Watchdog()
 
 
 def _shutdown(sock: socket.socket) -> None:
