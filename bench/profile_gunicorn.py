@@ -94,6 +94,9 @@ def main() -> None:
         )
         print(f"{opts.rounds} logins (start + callback) profiled in the worker:")
         print(answer.text)
+        packages = requests.get(profiled.url("/__bench_profile__/packages"), headers=headers, timeout=30)
+        print(f"own time per package over the {opts.rounds} logins:")
+        print(packages.text)
     finally:
         for server in (plain, profiled):
             if server is not None:

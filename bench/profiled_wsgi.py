@@ -26,6 +26,8 @@ def application(environ, start_response):
         with _lock:
             if path.endswith("/reset"):
                 _stats = None
+            elif _stats is not None and path.endswith("/packages"):
+                body = _by_package(_stats).encode()
             elif _stats is not None:
                 out = io.StringIO()
                 _stats.stream = out
@@ -54,3 +56,27 @@ def application(environ, start_response):
         else:
             _stats.add(profiler)
     return body
+
+
+def _by_package(stats: pstats.Stats) -> str:
+    """Own time (tottime) summed per package: where the CPU goes, whoever calls it."""
+    totals: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/", 1)[1]
+            package = (
+                "/".join(package.split("/")[:3]) if package.startswith("django/") else package.split("/")[0]
+            )
+        elif "/work/" in filename or filename.startswith(("portal", "sso", "accounts")):
+            package = "ours:" + filename.rsplit("/", 2)[-2]
+        elif filename == "~":
+            package = "builtin:" + name.split(" of ")[0][:50]
+        else:
+            package = "stdlib:" + filename.rsplit("/", 1)[-1]
+        totals[package] = totals.get(package, 0.0) + tottime
+    total = sum(totals.values()) or 1.0
+    lines = [
+        f"{seconds * 1000:9.1f} ms {seconds / total:6.1%}  {package}"
+        for package, seconds in sorted(totals.items(), key=lambda item: -item[1])[:45]
+    ]
+    return "\n".join(lines) + "\n"
