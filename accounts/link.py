@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from halo.access import invoice_access_at_signin
+from halo.access import InvoiceAccess, invoice_access_at_signin
 from portal.models import Portal
 
 from .audit import AuditKind, audit_record
@@ -89,16 +89,27 @@ def _refused(
     return LinkOutcome(status, verification=verification)
 
 
-def _use(*, portal: Portal, verification_id: int, ip: str | None, via: str) -> LinkOutcome:
+def _use(
+    *,
+    portal: Portal,
+    verification_id: int,
+    ip: str | None,
+    via: str,
+    known_access: tuple[str, InvoiceAccess] | None = None,
+) -> LinkOutcome:
     """Link the verification's identity to the user with its email (created if needed); audited.
 
     The portal's invoice-access rule applies here as at every other sign-in: under "HaloPSA: Can
     view their invoices" a person without that right is refused and nothing is linked (the link
     stays usable until it expires, e.g. once the provider grants access). Checked before the row
-    locks, because it may ask HaloPSA.
+    locks, because it may ask HaloPSA; an SSO sign-in asked before its own transaction
+    (``known_access``: the address and the answer) and the answer is reused for that address.
     """
     email = EmailVerification.objects.filter(pk=verification_id).values_list("email", flat=True).first()
-    access = invoice_access_at_signin(portal=portal, email=email or "")
+    if known_access is not None and email and known_access[0] == email:
+        access = known_access[1]
+    else:
+        access = invoice_access_at_signin(portal=portal, email=email or "")
     with transaction.atomic():
         verification = EmailVerification.objects.select_for_update(of=("self",)).get(pk=verification_id)
         identity = Identity.objects.select_for_update().get(pk=verification.identity_id)
@@ -203,7 +214,13 @@ def email_verification_continue(*, portal: Portal, token: str, session, ip: str 
     )
 
 
-def email_link_complete_by_sso(*, session, identity: Identity, ip: str | None) -> LinkOutcome | None:
+def email_link_complete_by_sso(
+    *,
+    session,
+    identity: Identity,
+    ip: str | None,
+    known_access: tuple[str, InvoiceAccess] | None = None,
+) -> LinkOutcome | None:
     """Called by this browser's SSO sign-in of ``identity``: finish the link it opened, if any.
 
     None when the browser opened no link (or too long ago). "mismatch" (audited, nothing linked)
@@ -234,7 +251,13 @@ def email_link_complete_by_sso(*, session, identity: Identity, ip: str | None) -
             },
         )
         return LinkOutcome("mismatch", verification=verification)
-    return _use(portal=identity.portal, verification_id=verification.pk, ip=ip, via="sso_reauth")
+    return _use(
+        portal=identity.portal,
+        verification_id=verification.pk,
+        ip=ip,
+        via="sso_reauth",
+        known_access=known_access,
+    )
 
 
 def email_verification_deny(*, portal: Portal, token: str, ip: str | None) -> LinkOutcome:

@@ -27,7 +27,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from halo.access import NO_ACCESS_MESSAGE, invoice_access_at_signin
+from halo.access import NO_ACCESS_MESSAGE, InvoiceAccess, invoice_access_at_signin
 from portal.prepared import PreparedLookup
 
 from .audit import AuditKind, audit_record, client_ip
@@ -81,8 +81,27 @@ def _storable_next(next_url: str) -> str:
     return next_url if next_url and len(next_url) <= MAX_NEXT_LENGTH else ""
 
 
+def sso_login_invoice_access(*, portal, email: str) -> tuple[str, InvoiceAccess]:
+    """(address, what the portal's invoice-access rule says for it), asked before the sign-in's transaction.
+
+    Why before: under "HaloPSA: Can view their invoices" this may ask HaloPSA (up to its deadline);
+    asked inside, the sign-in would hold its identity row locked and a database connection in an
+    open transaction for as long as HaloPSA takes. Pass the answer to ``sso_identity_login``.
+    """
+    address = _clean_email(email)
+    return address, invoice_access_at_signin(portal=portal, email=address)
+
+
 def sso_identity_login(
-    *, request: HttpRequest, sso_config, issuer: str, sub: str, email: str, name: str, next_url: str
+    *,
+    request: HttpRequest,
+    sso_config,
+    issuer: str,
+    sub: str,
+    email: str,
+    name: str,
+    next_url: str,
+    known_access: tuple[str, InvoiceAccess] | None = None,
 ) -> SSOLoginResult:
     """Record this login of (issuer, sub) and decide: sign in now, or mail a verification link.
 
@@ -154,7 +173,10 @@ def sso_identity_login(
                 return SSOLoginResult(
                     user=None, identity=identity, error="This account has been disabled on this portal."
                 )
-            access = invoice_access_at_signin(portal=portal, email=address)
+            if known_access is not None and known_access[0] == address:
+                access = known_access[1]
+            else:
+                access = invoice_access_at_signin(portal=portal, email=address)
             if not access.allowed:
                 return SSOLoginResult(user=None, identity=identity, error=NO_ACCESS_MESSAGE)
             audit_record(
@@ -171,7 +193,9 @@ def sso_identity_login(
                 },
             )
             return SSOLoginResult(user=user, identity=identity)
-        linked = email_link_complete_by_sso(session=request.session, identity=identity, ip=ip)
+        linked = email_link_complete_by_sso(
+            session=request.session, identity=identity, ip=ip, known_access=known_access
+        )
         if linked is not None and linked.status == "ok":
             return SSOLoginResult(user=linked.user, identity=identity)
         if linked is not None and linked.status == "no_invoice_access":

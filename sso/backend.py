@@ -194,6 +194,14 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             raise SSOFlowError("invalid_email", "The provider sent an email that is not valid.") from exc
         return True
 
+    def identity_access_check(self, claims: dict) -> None:
+        """Ask the portal's invoice-access rule for the claimed email now, before the sign-in's
+        transaction (``accounts.sso_login.sso_login_invoice_access`` says why)."""
+        from accounts.sso_login import sso_login_invoice_access
+
+        email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+        self.known_access = sso_login_invoice_access(portal=self.config.portal, email=email.strip().lower())
+
     def identity_login(self, claims: dict):
         """Hand the verified identity to ``accounts``: a user for a verified identity, else None
         with the pending verification recorded on ``request.sso_result``."""
@@ -210,6 +218,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             email=claims["email"].strip().lower(),
             name=name[:200],
             next_url=getattr(self.request, "sso_next_url", ""),
+            known_access=getattr(self, "known_access", None),
         )
         self.request.sso_result = result
         return result.user

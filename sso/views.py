@@ -203,7 +203,8 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         """Exchange the code, then act on what ``accounts`` decided, all its writes in one transaction.
 
         The provider calls come first, outside any transaction (a transaction never waits on the
-        provider, and SQLite's write lock is not held across them). Then the identity update, its
+        provider, and SQLite's write lock is not held across them), and so does the invoice-access
+        check, which may ask HaloPSA. Then the identity update, its
         audit row, the new session row (key rotation), ``last_login`` and the SSO event row commit
         together: one commit, and no event or identity change for a sign-in that did not happen.
         """
@@ -218,6 +219,7 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 # Parallel tabs' states are in the session too: reload it after the slow provider
                 # calls, as the library does, so the sign-in's session save does not drop theirs.
                 request.session = request.session.__class__(request.session.session_key)
+            backend.identity_access_check(request.sso_claims)  # may ask HaloPSA: outside the transaction
             with transaction.atomic():
                 return self.record_sign_in(request, backend=backend, config=config)
         except SSOFlowError as exc:

@@ -238,3 +238,43 @@ def test_a_link_completed_by_an_sso_sign_in_in_another_browser_is_refused_withou
     assert result.user is None and "ask your provider for invoice access" in result.error
     assert Identity.objects.get(portal=halo_portal, sub="s-1").user_id is None
     assert len(mail.outbox) == mails  # refused, not answered with yet another link
+
+
+def test_an_sso_sign_in_asks_halopsa_before_its_transaction_so_no_row_stays_locked_meanwhile(
+    client, halo_portal, halo, monkeypatch
+):
+    """A slow HaloPSA must not hold the identity row locked (nor a transaction open) while it answers."""
+    from django.db import connection as db
+
+    from accounts.models import Identity
+    from halo import access
+    from tests.factories import SSOConfigFactory
+    from tests.oidc_op import TinyOP
+    from tests.sso.conftest import Journey
+
+    op = TinyOP()
+    try:
+        config = SSOConfigFactory(portal=halo_portal, issuer=op.issuer, client_id=op.client_id)
+        user = UserFactory(portal=halo_portal, email="alice@example.com")
+        Identity.objects.create(
+            portal=halo_portal, sso_config=config, issuer=op.issuer, sub="halo-user-1", email=user.email,
+            user=user, verified_at=timezone.now(),
+        )  # fmt: skip
+        Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))  # stale: ask live
+        halo.reset_stats()
+        depth_at_call, real_get = [], access.HaloClient.get
+
+        def observed_get(self, *args, **kwargs):
+            depth_at_call.append(len(db.atomic_blocks))
+            return real_get(self, *args, **kwargs)
+
+        monkeypatch.setattr(access.HaloClient, "get", observed_get)
+        outside = len(db.atomic_blocks)  # the test's own transaction
+
+        response = Journey(client, op).login(config)
+
+        assert response.status_code == 302 and client.session["_auth_user_id"] == str(user.pk)
+        assert halo.count("/api/Users") == 1  # asked once, live
+        assert depth_at_call == [outside]  # and with no transaction of the sign-in open
+    finally:
+        op.stop()
