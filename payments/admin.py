@@ -157,8 +157,14 @@ class CardPaymentAdmin(PortalScopedAdmin):
         "halo_writeback",
     ]
     list_filter = ["status", "kind"]
+    list_select_related = ["portal", "customer"]
     search_fields = ["payment_intent_id", "customer__name"]
     inlines = [CardPaymentInvoiceInline, CardRefundInline, HaloWriteBackInline]
+
+    def get_queryset(self, request):
+        # The write-back column reads every row's write-backs: one query for the page, not one per row.
+        return super().get_queryset(request).prefetch_related("writebacks")
+
     readonly_fields = [*(f.name for f in CardPayment._meta.fields), "halo_writeback"]
 
     @admin.display(description="HaloPSA write-back")
@@ -224,6 +230,7 @@ class HaloWriteBackAdmin(PortalScopedAdmin):
     "Retry write-back". A retry never posts twice: it first looks for the payment in HaloPSA."""
 
     list_display = ["created_at", "portal", "card_payment", *WRITEBACK_FIELDS, "adopted"]
+    list_select_related = ["portal", "card_payment", "invoice"]
     list_filter = ["state", "kind"]
     search_fields = ["thirdpartyid", "invoice__number"]
     readonly_fields = [f.name for f in HaloWriteBack._meta.fields]

@@ -291,7 +291,7 @@ def writeback_retry(*, writeback: HaloWriteBack, user, ip: str | None = None) ->
 
 def writeback_summary(*, card_payment: CardPayment) -> str:
     """One line for the admin: how this payment's write-back stands."""
-    states = list(card_payment.writebacks.values_list("state", flat=True))
+    states = [row.state for row in card_payment.writebacks.all()]  # prefetched on the admin's list
     if not states:
         return "No HaloPSA connection: nothing to write back."
     labels = dict(HaloWriteBack.State.choices)
