@@ -438,13 +438,15 @@ def aims(results: dict) -> list[str]:
         ("callback p50, 50 ms provider - floor ≤ 5 ms", ours["callback_50ms"]["p50_ms"] - floor_50, 5.0),
         (
             "sequential logins/s ≥ 2× stock",
-            stock["logins_per_s_sequential"] / ours["logins_per_s_sequential"],
-            0.5,
+            -ours["logins_per_s_sequential"] / stock["logins_per_s_sequential"],
+            -2.0,
         ),
         ("CPU per login ≤ 3× bare request", cpu_ratio, 3.0),
     ]
+    # An aim of "at least" is kept as its negation, so every check reads value <= limit.
     return [
-        f"  {'met' if value <= limit else 'NOT met'}: {name} ({value:.2f})" for name, value, limit in checks
+        f"  {'met' if value <= limit else 'NOT met'}: {name} ({abs(value):.2f})"
+        for name, value, limit in checks
     ]
 
 
