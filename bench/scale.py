@@ -3,9 +3,10 @@
 Two fresh databases: *small* (1 portal with an SSO config, one customer with 10 invoices) and
 *large* (10,000 portals each with an SSO config, and one customer with 10,000 invoices, half of
 them unpaid). For the login page, login start, callback, dashboard, invoice list (first and last
-page) and invoice detail: p50 over ``--rounds`` requests and the number of queries. Runs each case
-in its own process (Django in-process, the test client, a loopback provider), then prints the
-table and the large/small ratios and writes JSON. Aim: every page within 1.2x, same query counts.
+page) and invoice detail: p50 over ``--rounds`` requests and the number of queries. Each case
+lives in its own process (Django in-process, the test client, a loopback provider); the cases are
+measured in turns of a few requests each (``Case``), then the table and the large/small ratios
+are printed and written as JSON. Aim: every page within 1.2x, same query counts.
 
 A third case, *full page* (1 portal, 25 invoices), renders as many invoice rows as every list
 page of the large case does (25), which the 10-invoice case cannot: measured, those 15 extra rows
@@ -22,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -108,82 +110,167 @@ def seed(*, portals: int, invoices: int, issuer: str):
     return config, Invoice.objects.filter(customer=customer).order_by("id")[invoices // 2]
 
 
-def measure_case(*, portals: int, invoices: int, rounds: int) -> dict:
-    import django
+BLOCK = 5  # requests per case in turn: every case sees the same moments of the machine's load
 
-    django.setup()
-    import requests
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-    from tests.oidc_op import TinyOP
+class Case:
+    """One case's Django, database and provider in a process of its own, measuring on request.
 
-    setup_test_environment()
-    call_command("migrate", verbosity=0, interactive=False)
-    op = TinyOP()
-    try:
-        config, invoice = seed(portals=portals, invoices=invoices, issuer=op.issuer)
-        per_page = 25
-        last_page = max(1, -(-invoices // per_page))
-        client = Client(HTTP_HOST="acme.localhost")
+    The parent starts every case, then asks them in turn for ``BLOCK`` samples of a page at a time,
+    so the cases are measured interleaved rather than one after another: on a shared machine whose
+    speed drifts by tens of percent over minutes, the ratios between cases then measure the cases,
+    not the drift (measured one after another, a run showed the login start, which reads no
+    invoice, at 1.61x the small case).
+    """
 
-        def sign_in() -> tuple:
-            client.cookies.clear()
-            authorize = client.get(f"/sso/{config.key}/login/")["Location"]
-            location = urlsplit(requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"])
-            return f"{location.path}?{location.query}"
+    def __init__(self, *, portals: int, invoices: int):
+        import django
 
-        def timed(path_or_fn) -> tuple[float, int, int]:
-            path = path_or_fn() if callable(path_or_fn) else path_or_fn
+        django.setup()
+        import requests
+        from django.core.management import call_command
+        from django.test import Client
+        from django.test.utils import setup_test_environment
+
+        from tests.oidc_op import TinyOP
+
+        setup_test_environment()
+        call_command("migrate", verbosity=0, interactive=False)
+        self.requests = requests
+        self.op = TinyOP()
+        self.config, invoice = seed(portals=portals, invoices=invoices, issuer=self.op.issuer)
+        last_page = max(1, -(-invoices // 25))  # 25 invoices a page
+        self.anonymous = Client(HTTP_HOST="acme.localhost")
+        self.customer = Client(HTTP_HOST="acme.localhost")
+        self.customer.get(self._authorized(self.customer))  # signed in for the customer pages
+        key = self.config.key
+        self.pages = {
+            "login page": (self.anonymous, lambda: "/login/"),
+            "login start": (self.anonymous, lambda: f"/sso/{key}/login/"),
+            "callback": (self.anonymous, lambda: self._authorized(self.anonymous)),
+            "dashboard": (self.customer, lambda: "/"),
+            "invoice list": (self.customer, lambda: "/invoices/"),
+            "invoice list, last page": (self.customer, lambda: f"/invoices/?page={last_page}"),
+            "invoice detail": (self.customer, lambda: f"/invoices/{invoice.pk}/"),
+        }
+
+    def _authorized(self, client) -> str:
+        """A fresh login's callback URL: the start, then the provider's answer (not timed)."""
+        client.cookies.clear()
+        authorize = client.get(f"/sso/{self.config.key}/login/")["Location"]
+        answer = self.requests.get(authorize, allow_redirects=False, timeout=5)
+        location = urlsplit(answer.headers["Location"])
+        return f"{location.path}?{location.query}"
+
+    def samples(self, page: str, n: int) -> list[tuple[float, int, int]]:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client, target = self.pages[page]
+        out = []
+        for _ in range(n):
+            if client is self.anonymous and page != "callback":
+                client.cookies.clear()
+            path = target()
             with CaptureQueriesContext(connection) as queries:
                 began = time.perf_counter()
                 response = client.get(path)
                 elapsed = (time.perf_counter() - began) * 1000
-            return elapsed, len(queries), response.status_code
-
-        def anonymous(path: str):
-            def go():
-                client.cookies.clear()
-                return path
-
-            return go
-
-        sign_in_then = sign_in
-        pages = {
-            "login page": anonymous("/login/"),
-            "login start": anonymous(f"/sso/{config.key}/login/"),
-            "callback": sign_in_then,
-        }
-        results = {}
-        for name, target in pages.items():
-            samples = [timed(target) for _ in range(rounds + 3)][3:]
-            results[name] = samples
-        client.get(sign_in())  # signed in for the customer pages
-        signed_in = {
-            "dashboard": "/",
-            "invoice list": "/invoices/",
-            "invoice list, last page": f"/invoices/?page={last_page}",
-            "invoice detail": f"/invoices/{invoice.pk}/",
-        }
-        for name, path in signed_in.items():
-            results[name] = [timed(path) for _ in range(rounds + 3)][3:]
-    finally:
-        op.stop()
-    out = {}
-    for name, samples in results.items():
-        statuses = sorted({s[2] for s in samples})
-        out[name] = {
-            "p50_ms": round(statistics.median(s[0] for s in samples), 2),
-            "queries": max(s[1] for s in samples),
-            "status": statuses,
-        }
-    return out
+            out.append((elapsed, len(queries), response.status_code))
+        return out
 
 
 def child_main(args) -> None:
-    print(json.dumps(measure_case(portals=args.portals, invoices=args.invoices, rounds=args.rounds)))
+    """Seed, say ready, then answer ``{"page": ..., "n": ...}`` lines with samples until stdin ends."""
+    case = Case(portals=args.portals, invoices=args.invoices)
+    try:
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            ask = json.loads(line)
+            print(json.dumps(case.samples(ask["page"], ask["n"])), flush=True)
+    finally:
+        case.op.stop()
+
+
+def _ask(child: subprocess.Popen, case: str, **message) -> object:
+    child.stdin.write(json.dumps(message) + "\n")
+    child.stdin.flush()
+    line = child.stdout.readline()
+    if not line:
+        raise SystemExit(f"scale: the {case} case stopped:\n{_tail(child)}")
+    return json.loads(line)
+
+
+_stderr: dict[int, object] = {}  # child pid -> its stderr file
+
+
+def _tail(child: subprocess.Popen) -> str:
+    log = _stderr[child.pid]
+    log.seek(0)
+    return log.read()[-3000:]
+
+
+def measure(cases: dict, *, rounds: int, database_url: str) -> dict:
+    """Start every case (one after another: seeding is not measured), then measure them in turns."""
+    from bench.run import fresh_postgres_database
+
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        for case, (portals, invoices) in cases.items():
+            print(f"scale: seeding {case} ({portals} portals, {invoices} invoices) ...", flush=True)
+            env = {
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "DATABASE_URL": fresh_postgres_database(database_url, f"scale_{case}"),
+                "CONN_MAX_AGE": "60",
+                "LOG_LEVEL": "WARNING",
+            }
+            log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed with the process: a file, so a chatty child never blocks)
+            child = subprocess.Popen(
+                [sys.executable, __file__, "--child", f"--portals={portals}", f"--invoices={invoices}"],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+            children[case] = child
+            _stderr[child.pid] = log
+            line = child.stdout.readline()  # bounded: seeding ends or the child dies
+            if not line or not json.loads(line).get("ready"):
+                raise SystemExit(f"scale: the {case} case failed:\n{_tail(child)}")
+        print(f"scale: measuring {len(cases)} cases in turns of {BLOCK} requests ...", flush=True)
+        samples: dict[str, dict[str, list]] = {case: {} for case in cases}
+        for page in PAGES:
+            for case, child in children.items():
+                _ask(child, case, page=page, n=3)  # warm-up, not kept
+            for turn in range(-(-rounds // BLOCK)):
+                order = list(children.items())
+                order = order[turn % len(order) :] + order[: turn % len(order)]  # who goes first rotates
+                for case, child in order:
+                    samples[case].setdefault(page, []).extend(_ask(child, case, page=page, n=BLOCK))
+    finally:
+        for child in children.values():
+            if child.stdin:
+                child.stdin.close()
+        for child in children.values():
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    results = {}
+    for case, pages in samples.items():
+        results[case] = {
+            name: {
+                "p50_ms": round(statistics.median(s[0] for s in got), 2),
+                "queries": max(s[1] for s in got),
+                "status": sorted({s[2] for s in got}),
+                "samples": len(got),
+            }
+            for name, got in pages.items()
+        }
+    return results
 
 
 def main() -> None:
@@ -203,37 +290,8 @@ def main() -> None:
     if args.child:
         return child_main(args)
 
-    from bench.run import fresh_postgres_database
-
     cases = {"small": (1, 10), "full_page": (1, 25), "large": (10_000, 10_000)}
-    results = {}
-    for case, (portals, invoices) in cases.items():
-        print(f"scale: {case} ({portals} portals, {invoices} invoices) ...", flush=True)
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": fresh_postgres_database(args.database_url, f"scale_{case}"),
-            "CONN_MAX_AGE": "60",
-            "LOG_LEVEL": "WARNING",
-        }
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                f"--portals={portals}",
-                f"--invoices={invoices}",
-                f"--rounds={args.rounds}",
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"scale: the {case} case failed:\n{done.stderr[-3000:]}")
-        results[case] = json.loads(done.stdout.strip().splitlines()[-1])
+    results = measure(cases, rounds=args.rounds, database_url=args.database_url)
     print()
     print(
         "| page | 1 portal / 10 invoices: p50, queries | 10,000 portals / 10,000 invoices: p50, queries "

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.http import Http404
 
 from .models import Contact, Customer, Invoice, Payment, Portal
+from .pagination import NearestEndPaginator
 from .prepared import PreparedLookup
 
 #: The ``?sort=`` values the invoice list accepts, and the ordering each one means.
@@ -166,11 +166,12 @@ def invoice_page(*, invoices: QuerySet[Invoice], number, per_page: int):
     """One page of ``invoices`` (a ``Page``; a missing, malformed or out-of-range number gives the
     first or last page).
 
-    The page's ids are read first (from the index alone, however deep the page) and only its rows
-    are then fetched, so the last of 400 pages costs what the first does: an OFFSET over full rows
-    would read every skipped invoice.
+    The page's ids are read first (from the index alone) and only its rows are then fetched, and a
+    page nearer the end is read from the end (``NearestEndPaginator``), so the last of 400 pages
+    costs what the first does: an OFFSET over full rows would read every skipped invoice, and one
+    over the index every skipped entry.
     """
-    page = Paginator(invoices.values_list("pk", flat=True), per_page).get_page(number)
+    page = NearestEndPaginator(invoices.values_list("pk", flat=True), per_page).get_page(number)
     ids = list(page.object_list)
     by_id = {invoice.pk: invoice for invoice in invoices.filter(pk__in=ids)} if ids else {}
     page.object_list = [by_id[pk] for pk in ids if pk in by_id]
