@@ -37,7 +37,7 @@ test-fast: install
 ## and card payments per second through the whole path with the pay page's p95 (bench/bench_payments.py)
 bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
-	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/scale.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
 	$(PY) bench/halo_sync.py
 	DATABASE_URL=$(TEST_DATABASE_URL) BENCH_BROKER_URL=$(BENCH_REDIS_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"

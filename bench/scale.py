@@ -5,7 +5,8 @@ Two fresh databases: *small* (1 portal with an SSO config, one customer with 10 
 them unpaid). For the login page, login start, callback, dashboard, invoice list (first and last
 page) and invoice detail: p50 over ``--rounds`` requests and the number of queries. Each case
 lives in its own process (Django in-process, the test client, a loopback provider); the cases are
-measured in turns of a few requests each (``Case``), then the table and the large/small ratios
+measured in turns of a few requests each (``Case``), with Redis as cache and sessions as in
+production (``--redis-url``), then the table and the large/small ratios
 are printed and written as JSON. Aim: every page within 1.2x, same query counts.
 
 A third case, *full page* (1 portal, 25 invoices), renders as many invoice rows as every list
@@ -123,14 +124,34 @@ class Case:
     invoice, at 1.61x the small case).
     """
 
-    def __init__(self, *, portals: int, invoices: int):
+    def __init__(self, *, portals: int, invoices: int, redis_url: str, name: str):
         import django
 
         django.setup()
+        import redis
         import requests
         from django.core.management import call_command
-        from django.test import Client
+        from django.test import Client, override_settings
         from django.test.utils import setup_test_environment
+
+        # As in production: Redis as the cache (its own key prefix per case, emptied first), sessions
+        # on it, the dashboard's figures cached in it.
+        prefix = f"bench-scale-{name}"
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)
+        override_settings(
+            CACHES={
+                "default": {
+                    "BACKEND": "portal.redis_cache.RedisCache",
+                    "LOCATION": redis_url,
+                    "KEY_PREFIX": prefix,
+                    "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+                }
+            },
+            SESSION_ENGINE="portal.sessions",
+            DASHBOARD_FIGURES_CACHE_SECONDS=120,
+        ).enable()
 
         from tests.oidc_op import TinyOP
 
@@ -182,7 +203,7 @@ class Case:
 
 def child_main(args) -> None:
     """Seed, say ready, then answer ``{"page": ..., "n": ...}`` lines with samples until stdin ends."""
-    case = Case(portals=args.portals, invoices=args.invoices)
+    case = Case(portals=args.portals, invoices=args.invoices, redis_url=args.redis_url, name=args.name)
     try:
         print(json.dumps({"ready": True}), flush=True)
         for line in sys.stdin:
@@ -210,7 +231,7 @@ def _tail(child: subprocess.Popen) -> str:
     return log.read()[-3000:]
 
 
-def measure(cases: dict, *, rounds: int, database_url: str) -> dict:
+def measure(cases: dict, *, rounds: int, database_url: str, redis_url: str) -> dict:
     """Start every case (one after another: seeding is not measured), then measure them in turns."""
     from bench.run import fresh_postgres_database
 
@@ -227,7 +248,15 @@ def measure(cases: dict, *, rounds: int, database_url: str) -> dict:
             }
             log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed with the process: a file, so a chatty child never blocks)
             child = subprocess.Popen(
-                [sys.executable, __file__, "--child", f"--portals={portals}", f"--invoices={invoices}"],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    f"--name={case}",
+                    f"--portals={portals}",
+                    f"--invoices={invoices}",
+                    f"--redis-url={redis_url}",
+                ],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -283,7 +312,9 @@ def main() -> None:
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
     )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--name", default="small", help=argparse.SUPPRESS)
     parser.add_argument("--portals", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--invoices", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -291,7 +322,7 @@ def main() -> None:
         return child_main(args)
 
     cases = {"small": (1, 10), "full_page": (1, 25), "large": (10_000, 10_000)}
-    results = measure(cases, rounds=args.rounds, database_url=args.database_url)
+    results = measure(cases, rounds=args.rounds, database_url=args.database_url, redis_url=args.redis_url)
     print()
     print(
         "| page | 1 portal / 10 invoices: p50, queries | 10,000 portals / 10,000 invoices: p50, queries "

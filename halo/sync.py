@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice
 
 from . import upserts
@@ -201,9 +202,12 @@ class _Run:
         )
         self.totals["contacts"].revoked_emails |= set(gone.values_list("email", flat=True))
         gone.update(inactive=True)
-        Invoice.objects.filter(
-            customer__portal=portal, halo_id__isnull=False, halo_seen_at__lt=since
-        ).exclude(status=Invoice.Status.VOID).update(status=Invoice.Status.VOID, balance=upserts.ZERO)
+        if (
+            Invoice.objects.filter(customer__portal=portal, halo_id__isnull=False, halo_seen_at__lt=since)
+            .exclude(status=Invoice.Status.VOID)
+            .update(status=Invoice.Status.VOID, balance=upserts.ZERO)
+        ):
+            invoice_figures_changed(portal_id=portal.pk)  # an update() sends no signals
 
     def _incremental(self) -> None:
         since = self.connection.watermark - timedelta(seconds=settings.HALO_SYNC_OVERLAP_SECONDS)

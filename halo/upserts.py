@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice, Payment, Portal
 
 ZERO = Decimal("0.00")
@@ -309,6 +310,8 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
         counts.updated += changed
         counts.unchanged += not changed
     _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"])
+    if creates or counts.updated:
+        invoice_figures_changed(portal_id=portal.pk)  # bulk writes send no signals
     return counts
 
 
@@ -338,11 +341,14 @@ def _count_unsent_payments(wanted: dict, existing: dict) -> None:
 @transaction.atomic
 def invoice_void(*, portal: Portal, halo_id: int) -> bool:
     """An invoice gone upstream (deleted in HaloPSA): kept, marked void with nothing to pay."""
-    return bool(
+    voided = bool(
         Invoice.objects.filter(customer__portal=portal, halo_id=halo_id)
         .exclude(status=Invoice.Status.VOID)
         .update(status=Invoice.Status.VOID, balance=ZERO)
     )
+    if voided:
+        invoice_figures_changed(portal_id=portal.pk)
+    return voided
 
 
 # --- payments -----------------------------------------------------------------------------------

@@ -102,3 +102,14 @@ def delete(key: str, *, strict: bool = False) -> bool:
 
 def delete_many(keys, *, strict: bool = False) -> None:
     _call("delete_many", keys, default=None, strict=strict)
+
+
+def get_many(keys, *, strict: bool = False) -> dict:
+    """The keys found (a dict); ``{}`` when the cache is down, as if none were."""
+    return _call("get_many", keys, default={}, strict=strict)
+
+
+def set_many(values: dict, timeout=None, *, strict: bool = False) -> bool:
+    """True when every value was stored (Django's ``set_many`` answers the keys that failed)."""
+    failed = _call("set_many", values, timeout, default=_FAILED, strict=strict)
+    return failed is not _FAILED and not failed

@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.http import Http404
 
+from .invoice_figures import cached_figures
 from .models import Contact, Customer, Invoice, Payment, Portal
 from .pagination import NearestEndPaginator
 from .prepared import PreparedLookup
@@ -226,20 +227,8 @@ def _quantized(amount) -> Decimal:
     return Decimal(amount or 0).quantize(Decimal("0.01"))
 
 
-def dashboard_summary(*, user, portal: Portal | None = None) -> DashboardSummary:
-    """What the dashboard shows: balances due per currency, counts and the latest invoices.
-
-    Balances are summed per currency and never across currencies: adding dollars to euros
-    would show a number that is nobody's bill. All the figures come from one grouped read of the
-    unpaid invoices only, served by a partial index that holds exactly those rows (so paid history,
-    however long, is never scanned), and the latest invoices from the (customer, date) index.
-    """
-    customers = list(customers_for_user(user=user, portal=portal).order_by("name"))
-    if not customers:
-        return DashboardSummary(
-            customers=[], balance_due={}, unpaid_count=0, overdue_count=0, overdue_balance={}
-        )
-    customer_ids = sorted(customer.pk for customer in customers)
+def _unpaid_figures(customer_ids: list[int]) -> dict:
+    """Balances due and overdue per currency and the counts, from one grouped read of the unpaid."""
     rows = (
         Invoice.objects.filter(customer_id__in=customer_ids, status__in=UNPAID_STATUSES, balance__gt=0)
         .order_by()
@@ -257,18 +246,42 @@ def dashboard_summary(*, user, portal: Portal | None = None) -> DashboardSummary
                 overdue_balance.get(row["currency"], Decimal(0)) + row["amount"]
             )
             overdue_count += row["count"]
-    return DashboardSummary(
-        customers=customers,
-        balance_due={
+    return {
+        "balance_due": {
             code: _quantized(balance_due[code]) for code in sorted(balance_due) if balance_due[code]
         },
-        unpaid_count=unpaid_count,
-        overdue_count=overdue_count,
-        overdue_balance={
+        "unpaid_count": unpaid_count,
+        "overdue_count": overdue_count,
+        "overdue_balance": {
             code: _quantized(overdue_balance[code])
             for code in sorted(overdue_balance)
             if overdue_balance[code]
         },
+    }
+
+
+def dashboard_summary(*, user, portal: Portal | None = None) -> DashboardSummary:
+    """What the dashboard shows: balances due per currency, counts and the latest invoices.
+
+    Balances are summed per currency and never across currencies: adding dollars to euros
+    would show a number that is nobody's bill. All the figures come from one grouped read of the
+    unpaid invoices only, served by a partial index that holds exactly those rows (so paid history,
+    however long, is never scanned), kept in the shared cache until one of the customers' invoices
+    changes (``portal.invoice_figures``: thousands of unpaid invoices are still thousands of rows
+    to sum), and the latest invoices from the (customer, date) index.
+    """
+    customers = list(customers_for_user(user=user, portal=portal).order_by("name"))
+    if not customers:
+        return DashboardSummary(
+            customers=[], balance_due={}, unpaid_count=0, overdue_count=0, overdue_balance={}
+        )
+    customer_ids = sorted(customer.pk for customer in customers)
+    figures = cached_figures(
+        portal_id=user.portal_id, customer_ids=customer_ids, compute=lambda: _unpaid_figures(customer_ids)
+    )
+    return DashboardSummary(
+        customers=customers,
+        **figures,
         recent_invoices=list(
             invoices_for_user(user=user, portal=portal, customer_ids=customer_ids)[:RECENT_INVOICES]
         ),

@@ -327,6 +327,11 @@ OUTBOUND_MAX_CONCURRENT_PER_PROCESS = env.int("OUTBOUND_MAX_CONCURRENT_PER_PROCE
 # Each process reads the cached discovery document and JWKS again after this many seconds (a
 # document edited or refreshed elsewhere is seen here within it; see sso.discovery). 0: off.
 SSO_DOCUMENT_MEMO_SECONDS = env.int("SSO_DOCUMENT_MEMO_SECONDS", default=30)
+# The dashboard's money figures cached per customer set until an invoice changes (portal.invoice_figures);
+# only with a shared cache: a per-process local-memory cache would miss other workers' changes.
+DASHBOARD_FIGURES_CACHE_SECONDS = env.int(
+    "DASHBOARD_FIGURES_CACHE_SECONDS", default=120 if "redis" in CACHES["default"]["BACKEND"].lower() else 0
+)
 SSO_DISCOVERY_TTL = env.int("SSO_DISCOVERY_TTL", default=24 * 3600)
 SSO_DISCOVERY_STALE_TTL = env.int("SSO_DISCOVERY_STALE_TTL", default=7 * 24 * 3600)
 SSO_JWKS_REFRESH_MIN_INTERVAL = env.int("SSO_JWKS_REFRESH_MIN_INTERVAL", default=60)

@@ -1,5 +1,10 @@
-import pytest
+import os
 
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from portal import safe_cache
 from tests.factories import ContactFactory, CustomerFactory, PortalFactory, UserFactory
 
 
@@ -49,3 +54,22 @@ def user(portal, contact):
 
 from tests.standin import standin  # noqa: E402,F401  (session-scoped HaloPSA stand-in server)
 from tests.stripestub import localstripe  # noqa: E402,F401  (session-scoped localstripe server)
+
+
+@pytest.fixture
+def redis_cache():
+    """The shared cache as in production: Redis at TEST_BROKER_URL (its database is emptied)."""
+    url = os.environ.get("TEST_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        pytest.skip("needs TEST_BROKER_URL pointing at Redis")
+    shared = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    safe_cache.reset()
+    with override_settings(CACHES={"default": shared}):
+        caches["default"].clear()
+        yield caches["default"]
+        caches["default"].clear()
+    safe_cache.reset()

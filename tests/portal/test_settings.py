@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sso.conftest import redis_cache  # noqa: F401  (Redis at TEST_BROKER_URL)
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -149,7 +147,7 @@ def test_a_redis_cache_never_waits_long_on_a_dead_server():
     )
 
 
-def test_a_redis_cache_url_gets_the_backend_that_reuses_its_client(redis_cache):  # noqa: F811
+def test_a_redis_cache_url_gets_the_backend_that_reuses_its_client(redis_cache):
     """One ``redis.Redis`` handle per pool, not one per cache call (portal.redis_cache)."""
     from portal.redis_cache import RedisCache
 

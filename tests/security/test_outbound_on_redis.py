@@ -20,7 +20,6 @@ from sso import discovery
 from sso.models import ProviderDocument
 from tests.badprovider import BadProvider
 from tests.cachedown import redis_cache_down
-from tests.sso.conftest import redis_cache  # noqa: F401  (the shared cache in Redis)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +34,7 @@ def bad():
 
 
 @pytest.fixture
-def other_process(redis_cache):  # noqa: F811
+def other_process(redis_cache):
     """A cache client of its own on the same Redis, as another worker has."""
     location = redis_cache._servers[0]
     return RedisCache(location, {})
@@ -45,7 +44,7 @@ def _count(cache, key: str = KEY) -> int | None:
     return cache.get(outbound._key("inflight", key))
 
 
-def test_on_redis_a_slot_is_one_script_call_and_both_paths_share_the_bound(redis_cache):  # noqa: F811
+def test_on_redis_a_slot_is_one_script_call_and_both_paths_share_the_bound(redis_cache):
     counter = outbound._key("inflight", KEY)
 
     assert outbound_slots.take(counter, limit=2, ttl=15) is True  # the Lua path answers on Redis
@@ -69,7 +68,7 @@ def test_without_redis_the_script_path_steps_aside_for_the_cache_api():
         assert outbound_slots.give_back(counter, ttl=15) is False
 
 
-def test_on_redis_a_counter_that_expired_under_calls_in_flight_never_goes_below_zero(redis_cache):  # noqa: F811
+def test_on_redis_a_counter_that_expired_under_calls_in_flight_never_goes_below_zero(redis_cache):
     counter = outbound._key("inflight", KEY)
     assert outbound_slots.take(counter, limit=1, ttl=15) is True
     redis_cache.delete(counter)  # expired while that call was in flight
@@ -82,7 +81,7 @@ def test_on_redis_a_counter_that_expired_under_calls_in_flight_never_goes_below_
     assert outbound_slots.take(counter, limit=1, ttl=15) is False
 
 
-def test_on_redis_a_hanging_provider_gets_no_more_calls_than_the_bound(redis_cache, bad, settings):  # noqa: F811
+def test_on_redis_a_hanging_provider_gets_no_more_calls_than_the_bound(redis_cache, bad, settings):
     settings.OUTBOUND_MAX_CONCURRENT = 1
     settings.OUTBOUND_DEADLINE_SECONDS = 4
     settings.OUTBOUND_SLOT_WAIT_SECONDS = 0.3
@@ -112,7 +111,7 @@ def test_on_redis_a_hanging_provider_gets_no_more_calls_than_the_bound(redis_cac
     assert _count(redis_cache) == 0  # and the holder gave its slot back
 
 
-def test_a_breaker_another_process_opened_is_seen_by_the_next_call(redis_cache, other_process, op):  # noqa: F811
+def test_a_breaker_another_process_opened_is_seen_by_the_next_call(redis_cache, other_process, op):
     url = f"{op.issuer}/.well-known/openid-configuration"
     assert outbound.get_json(url, breaker_key=KEY)["issuer"] == op.issuer
     entry = {"message": "The provider timed out.", "status": None, "until": time.time() + 30}
@@ -126,7 +125,7 @@ def test_a_breaker_another_process_opened_is_seen_by_the_next_call(redis_cache, 
     assert op.calls() == []
 
 
-def test_documents_are_memoized_per_process_until_the_memo_ttl(redis_cache, other_process, op, monkeypatch):  # noqa: F811
+def test_documents_are_memoized_per_process_until_the_memo_ttl(redis_cache, other_process, op, monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(discovery, "_clock", lambda: now[0])
     metadata = discovery.provider_metadata(op.issuer)
@@ -146,7 +145,7 @@ def test_documents_are_memoized_per_process_until_the_memo_ttl(redis_cache, othe
     assert [c["path"].rsplit("/", 1)[-1] for c in op.calls()] == ["openid-configuration", "jwks"]
 
 
-def test_a_refetch_for_an_unknown_kid_reads_keys_another_worker_stored(redis_cache, other_process, op):  # noqa: F811
+def test_a_refetch_for_an_unknown_kid_reads_keys_another_worker_stored(redis_cache, other_process, op):
     metadata = discovery.provider_metadata(op.issuer)
     discovery.provider_jwks(metadata)  # memoized here with kid key-1
     rotated = {"keys": [{**discovery.provider_jwks(metadata)["keys"][0], "kid": "key-2"}]}
@@ -163,7 +162,7 @@ def test_a_refetch_for_an_unknown_kid_reads_keys_another_worker_stored(redis_cac
     assert op.calls() == []  # the gate was taken: the keys came from the shared cache
 
 
-def test_forget_provider_drops_this_processes_memo_at_once(redis_cache, op):  # noqa: F811
+def test_forget_provider_drops_this_processes_memo_at_once(redis_cache, op):
     discovery.provider_metadata(op.issuer)
     discovery.forget_provider(op.issuer)
     op.reset_calls()

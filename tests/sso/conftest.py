@@ -1,14 +1,11 @@
-import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from django.core.cache import cache, caches
-from django.test import override_settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Identity
-from portal import safe_cache
 from tests.factories import SSOConfigFactory, UserFactory
 from tests.oidc_op import TinyOP
 
@@ -82,22 +79,3 @@ def returning_alice(portal, contact, sso_config, op):
 @pytest.fixture
 def journey(client, op):
     return Journey(client, op)
-
-
-@pytest.fixture
-def redis_cache():
-    """The shared cache as in production: Redis at TEST_BROKER_URL (its database is emptied)."""
-    url = os.environ.get("TEST_BROKER_URL", "")
-    if not url.startswith("redis://"):
-        pytest.skip("needs TEST_BROKER_URL pointing at Redis")
-    shared = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": url,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-    safe_cache.reset()
-    with override_settings(CACHES={"default": shared}):
-        caches["default"].clear()
-        yield caches["default"]
-        caches["default"].clear()
-    safe_cache.reset()
