@@ -1,8 +1,9 @@
-"""The dashboard's money figures, kept in the shared cache per set of customers until an invoice changes.
+"""The dashboard's money figures and the invoice list's counts, kept in the shared cache per set of
+customers until an invoice changes.
 
 The figures (balance due and overdue per currency, counts) sum every unpaid invoice of a person's
-customers; with thousands of them that one grouped read is most of the dashboard's time. So the
-answer is cached, under a key made of version tokens: one per customer and one per portal. Every
+customers, and the list's pager counts all of them; with thousands of invoices those reads are the
+part of the page that grows with them. So the answers are cached, under a key made of version tokens: one per customer and one per portal. Every
 write path that changes an invoice replaces a token once its transaction commits, so the next
 dashboard computes afresh and nobody is shown a balance from before their payment:
 
@@ -82,8 +83,14 @@ def _tokens(keys: list[str]) -> list[str] | None:
     return [found[key] for key in keys]
 
 
-def cached_figures(*, portal_id: int, customer_ids: list[int], compute: Callable[[], T]) -> T:
-    """``compute()``'s answer for these customers, from the cache while no invoice of theirs changed."""
+def cached_figures(
+    *, portal_id: int, customer_ids: list[int], compute: Callable[[], T], what: str = "dashboard"
+) -> T:
+    """``compute()``'s answer for these customers, from the cache while no invoice of theirs changed.
+
+    ``what`` names the figure (the dashboard's, an invoice count per status filter): each is an
+    entry of its own under the same tokens.
+    """
     if not enabled():
         return compute()
     customer_ids = sorted(set(customer_ids))
@@ -91,7 +98,7 @@ def cached_figures(*, portal_id: int, customer_ids: list[int], compute: Callable
     if tokens is None:
         return compute()
     digest = hashlib.sha256(
-        "|".join([str(portal_id), ",".join(map(str, customer_ids)), *tokens]).encode()
+        "|".join([what, str(portal_id), ",".join(map(str, customer_ids)), *tokens]).encode()
     ).hexdigest()
     key = f"invoice-figures:portal:{portal_id}:{digest}"
     figures = safe_cache.get(key)

@@ -16,10 +16,13 @@ from django.db.models import QuerySet
 class NearestEndPaginator(Paginator):
     """A ``Paginator`` over an ordered ``QuerySet`` that reads each page from its nearer end."""
 
-    def __init__(self, object_list: QuerySet, per_page: int):
+    def __init__(self, object_list: QuerySet, per_page: int, *, count: int | None = None):
+        """``count``: the number of rows when the caller already knows it (a cached count)."""
         if not object_list.ordered:
             raise ValueError("NearestEndPaginator needs an ordered queryset (ending in a unique column).")
         super().__init__(object_list, per_page)  # no orphans: a page is exactly per_page rows
+        if count is not None:
+            self.__dict__["count"] = count  # Paginator.count is a cached_property
 
     def page(self, number) -> Page:
         number = self.validate_number(number)

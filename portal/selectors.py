@@ -163,16 +163,33 @@ def invoices_for_user(
     return invoices.select_related("customer").order_by(*INVOICE_ORDERINGS[order])
 
 
-def invoice_page(*, invoices: QuerySet[Invoice], number, per_page: int):
+def invoice_count(*, user, customer_ids: list[int], status: str | None, invoices: QuerySet[Invoice]) -> int:
+    """How many ``invoices`` there are (the list's pager), from the shared cache while none changed.
+
+    ``invoices`` must be ``invoices_for_user(customer_ids=customer_ids, status=status)``: the count
+    is cached under those customers' tokens (``portal.invoice_figures``), per status filter.
+    """
+    if not customer_ids:
+        return 0
+    return cached_figures(
+        portal_id=user.portal_id,
+        customer_ids=customer_ids,
+        compute=invoices.count,
+        what=f"invoice-count:{status or 'all'}",
+    )
+
+
+def invoice_page(*, invoices: QuerySet[Invoice], number, per_page: int, count: int | None = None):
     """One page of ``invoices`` (a ``Page``; a missing, malformed or out-of-range number gives the
     first or last page).
 
     The page's ids are read first (from the index alone) and only its rows are then fetched, and a
     page nearer the end is read from the end (``NearestEndPaginator``), so the last of 400 pages
     costs what the first does: an OFFSET over full rows would read every skipped invoice, and one
-    over the index every skipped entry.
+    over the index every skipped entry. ``count``: the number of ``invoices`` when known already
+    (``invoice_count``); otherwise the pager counts them.
     """
-    page = NearestEndPaginator(invoices.values_list("pk", flat=True), per_page).get_page(number)
+    page = NearestEndPaginator(invoices.values_list("pk", flat=True), per_page, count=count).get_page(number)
     ids = list(page.object_list)
     by_id = {invoice.pk: invoice for invoice in invoices.filter(pk__in=ids)} if ids else {}
     page.object_list = [by_id[pk] for pk in ids if pk in by_id]

@@ -45,8 +45,11 @@ def invoice_list(request):
         order=filters["sort"],
         customer_ids=customer_ids,
     )
+    count = selectors.invoice_count(
+        user=request.user, customer_ids=customer_ids, status=filters["status"] or None, invoices=invoices
+    )
     page = selectors.invoice_page(
-        invoices=invoices, number=request.GET.get("page"), per_page=INVOICES_PER_PAGE
+        invoices=invoices, number=request.GET.get("page"), per_page=INVOICES_PER_PAGE, count=count
     )
     params = filter_form.query_params()
     context = {

@@ -107,3 +107,26 @@ def test_the_dashboard_page_shows_the_new_balance_after_a_change(cached, signed_
     unpaid.balance = Decimal("12.34")
     unpaid.save(update_fields=["balance"])
     assert "12.34" in signed_in.get("/").content.decode()
+
+
+def counts(client, path="/invoices/") -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(path).content.decode()
+    return sum("COUNT(*)" in q["sql"] for q in queries.captured_queries), body
+
+
+def test_the_invoice_lists_count_is_cached_per_status_and_new_at_once_after_a_change(
+    cached, signed_in, customer, unpaid
+):
+    InvoiceFactory(
+        customer=customer, number="INV-P", total=Decimal("9.00"), balance=Decimal("0"), status="paid"
+    )
+    got, body = counts(signed_in)
+    assert got == 1 and "of 2 invoices" in body
+    got, body = counts(signed_in)
+    assert got == 0 and "of 2 invoices" in body  # from the cache
+    got, body = counts(signed_in, "/invoices/?status=paid")
+    assert got == 1 and "of 1 paid invoice." in body  # a count of its own per status filter
+    InvoiceFactory(customer=customer, number="INV-3", total=Decimal("1.00"), balance=Decimal("1.00"))
+    got, body = counts(signed_in)
+    assert got == 1 and "of 3 invoices" in body
