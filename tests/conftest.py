@@ -73,3 +73,18 @@ def redis_cache():
         yield caches["default"]
         caches["default"].clear()
     safe_cache.reset()
+
+
+@pytest.fixture
+def rate_limit_clock(monkeypatch):
+    """The wall clock held in the middle of a 15-minute and of a 1-minute rate-limit window.
+
+    The limits count in fixed windows aligned to the clock (``accounts.ratelimit``); a test that
+    makes 21 requests on a slow machine could otherwise straddle a window's end and see the count
+    start again. Returns the frozen time.
+    """
+    import time
+
+    frozen = (int(time.time()) // 900) * 900 + 450  # 7.5 minutes in: mid-window for 15 min and 1 min
+    monkeypatch.setattr(time, "time", lambda: frozen)
+    return frozen

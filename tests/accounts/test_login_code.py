@@ -216,7 +216,7 @@ def test_rate_limit_per_email(client, contact, request_code):
     assert AuditEvent.objects.filter(kind="code_rate_limited").exists()
 
 
-def test_rate_limit_per_ip(client, portal, request_code):
+def test_rate_limit_per_ip(client, portal, request_code, rate_limit_clock):
     statuses = [request_code(f"person{i}@example.com").status_code for i in range(21)]
     assert statuses == [302] * 20 + [429]
     # Another address is not affected.

@@ -103,7 +103,8 @@ def test_retry_after_a_halopsa_5xx_posts_once(shop, halo, connected):  # noqa: F
     halo.knobs(fail={"path": "/api/InvoicePayment", "count": 1, "status": 500})
     payment = pay(shop, [halo_invoice(1001)])
     row = wait_for(
-        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        # attempts is counted when an attempt starts; a failed one is one whose error is recorded
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).exclude(last_error="").first(),
         what="a failed attempt",
     )
     assert row.state == State.PENDING and "HTTP 500" in row.last_error
@@ -167,7 +168,8 @@ def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, hal
     invoice = halo_invoice(1001)
     payment = pay(shop, [invoice])
     row = wait_for(
-        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        # attempts is counted when an attempt starts; a failed one is one whose error is recorded
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).exclude(last_error="").first(),
         what="a failed attempt",
     )
     assert row.state == State.PENDING
@@ -338,7 +340,8 @@ def test_after_the_last_attempt_the_row_needs_attention(shop, halo, connected, m
     halo.knobs(fail={"path": "/api/InvoicePayment", "count": 2, "status": 500})
     payment = pay(shop, [halo_invoice(1001)])
     row = wait_for(
-        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).first(),
+        # attempts is counted when an attempt starts; a failed one is one whose error is recorded
+        lambda: HaloWriteBack.objects.filter(card_payment=payment, attempts=1).exclude(last_error="").first(),
         what="a failed attempt",
     )
     assert writeback_requeue(now=row.next_attempt_at + timedelta(seconds=1)) == 1

@@ -10,7 +10,7 @@ from django.test import Client
 from accounts.audit import client_ip
 from tests.factories import ContactFactory, CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_clock")]
 
 
 @pytest.fixture
