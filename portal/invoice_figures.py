@@ -3,9 +3,10 @@ customers until an invoice changes.
 
 The figures (balance due and overdue per currency, counts) sum every unpaid invoice of a person's
 customers, and the list's pager counts all of them; with thousands of invoices those reads are the
-part of the page that grows with them. So the answers are cached, under a key made of version tokens: one per customer and one per portal. Every
-write path that changes an invoice replaces a token once its transaction commits, so the next
-dashboard computes afresh and nobody is shown a balance from before their payment:
+part of the page that grows with them. So the answers are cached, under a key made of version
+tokens: one per customer and one per portal. Every write path that changes an invoice replaces a
+token once its transaction commits, so the next dashboard computes afresh and nobody is shown a
+balance from before their payment:
 
 - ``Invoice`` saves and deletes (services, payments, the admin, cascades) replace their customer's
   token, by the signal receivers below;
