@@ -22,8 +22,14 @@ KIND_ALIASES = {
 }  # fmt: skip
 
 
-def halo_object_refresh_run(*, connection: HaloConnection, kind: str, object_id: int) -> str:
-    """Returns what happened: ``stored``, ``gone`` or ``error: …`` (also for the delivery log)."""
+def halo_object_refresh_run(
+    *, connection: HaloConnection, kind: str, object_id: int, read_again: bool = True
+) -> str:
+    """Returns what happened: ``stored``, ``gone`` or ``error: …`` (also for the delivery log).
+
+    An invoice whose amounts the upsert held (a write-back HaloPSA recorded while we asked) is asked for
+    once more (``read_again``); if that is held too, the portal's amounts stay until the next sync.
+    """
     kind = KIND_ALIASES.get((kind or "").lower(), "")
     if not kind:
         return "ignored"
@@ -47,7 +53,11 @@ def halo_object_refresh_run(*, connection: HaloConnection, kind: str, object_id:
             invoice_access_sessions_end(portal=portal, emails=emails, reason="halo_webhook")
         return "gone"
     if kind == "invoice":
-        upserts.invoices_upsert(portal=portal, rows=[row], seen_at=now)
+        counts = upserts.invoices_upsert(portal=portal, rows=[row], seen_at=now)
+        if counts.held and read_again:  # HaloPSA's answer may predate a write-back recorded meanwhile
+            return halo_object_refresh_run(
+                connection=connection, kind=kind, object_id=object_id, read_again=False
+            )
     elif kind == "client":
         upserts.customers_upsert(portal=portal, rows=[row], seen_at=now)
     else:

@@ -38,6 +38,9 @@ KINDS = [
     ("payments", "InvoicePayment", "payments"),
 ]
 MAX_INCREMENTAL_PAYMENT_READS = 50
+#: At most this many invoices read again one by one at the end of a run (``_Run._reread_held``); any
+#: beyond keep the portal's amounts until the next run reads them.
+MAX_HELD_REREADS = 50
 
 
 # --- the per-portal lease -------------------------------------------------------------------
@@ -125,6 +128,7 @@ class _Run:
             self._full(resume)
         else:
             self._incremental()
+        self._reread_held()
         ended = invoice_access_sessions_end(
             portal=self.portal, emails=self.totals["contacts"].revoked_emails, reason="halo_sync"
         )
@@ -190,6 +194,23 @@ class _Run:
                 self._store(kind, page.rows, seen_at)
                 self._page_done(kind, page.page_no + 1)
         self._mark_gone(self.run.generation_started_at)
+
+    def _reread_held(self) -> None:
+        """Invoices whose amounts a page could not settle (a write-back HaloPSA recorded while the run read
+        them, ``upserts._hold_amounts_recorded_since``) are read once more, one by one, now that the
+        write-back is committed: HaloPSA's answer to a read started after it counts the payment."""
+        held = sorted(self.totals["invoices"].held)
+        for halo_id in held[:MAX_HELD_REREADS]:
+            asked_at = timezone.now()
+            row = self.client.get(f"Invoice/{halo_id}")
+            if isinstance(row, dict):
+                counts = upserts.invoices_upsert(portal=self.portal, rows=[row], seen_at=asked_at)
+                self.totals["invoices"].paid_changed |= counts.paid_changed
+        if held:
+            logger.info(
+                "HaloPSA sync read again invoices written back during the run",
+                extra={"portal": self.portal.pk, "invoices": len(held)},
+            )
 
     def _mark_gone(self, since) -> None:
         """After a complete pass: synced rows HaloPSA no longer lists are kept, marked inactive or void."""

@@ -32,6 +32,9 @@ class Counts:
     revoked_emails: set[str] = field(default_factory=set)
     #: HaloPSA ids of invoices whose amount paid changed (their payments are re-read).
     paid_changed: set[int] = field(default_factory=set)
+    #: HaloPSA ids of invoices whose amounts were kept as the portal has them: the page may have been read
+    #: before HaloPSA recorded a payment the portal wrote back (the sync reads them once more).
+    held: set[int] = field(default_factory=set)
 
     def add(self, other: Counts) -> None:
         self.created += other.created
@@ -40,6 +43,7 @@ class Counts:
         self.skipped += other.skipped
         self.revoked_emails |= other.revoked_emails
         self.paid_changed |= other.paid_changed
+        self.held |= other.held
 
     def as_dict(self) -> dict:
         return {
@@ -276,8 +280,16 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
             counts.skipped += 1
             continue
         wanted[halo_id] = values
-    existing = {i.halo_id: i for i in Invoice.objects.filter(customer__portal=portal, halo_id__in=wanted)}
+    # Locked (in id order, as the payment settlement locks them): a payment settling now either commits
+    # first, and its row is counted below, or waits and lowers the balance this page stores.
+    existing = {
+        i.halo_id: i
+        for i in Invoice.objects.select_for_update(of=("self",))
+        .filter(customer__portal=portal, halo_id__in=wanted)
+        .order_by("pk")
+    }
     _count_unsent_payments(wanted, existing)
+    _hold_amounts_recorded_since(wanted, existing, since=seen_at, counts=counts)
     pairs = {(v["customer"].pk, v["number"]) for v in wanted.values()}
     taken = {
         (i.customer_id, i.number): i
@@ -338,6 +350,31 @@ def _count_unsent_payments(wanted: dict, existing: dict) -> None:
             )
 
 
+MONEY_FIELDS = ("balance", "status", "amount_paid", "halo_payment_status")
+
+
+def _hold_amounts_recorded_since(wanted: dict, existing: dict, *, since: datetime, counts: Counts) -> None:
+    """Keep the portal's amounts for invoices with a write-back HaloPSA recorded at or after ``since``.
+
+    ``since`` is when this page was asked for (or the run started, which is earlier). A write-back recorded
+    after that may be missing from the page: HaloPSA would still show the amount due the customer just
+    paid, and storing it would re-open the invoice and invite a second payment (a refund the other way).
+    Subtracting the payment as if unsent is no fix, because the page may already count it. So these
+    invoices keep their balance, status and amount paid (everything else is stored), and the caller reads
+    them once more (``Counts.held``), after the write-back is committed.
+    """
+    recent = set(
+        Payment.objects.filter(invoice__in=list(existing.values()), halo_recorded_at__gte=since)
+        .exclude(reference="")
+        .values_list("invoice__halo_id", flat=True)
+    )
+    for halo_id in recent:
+        invoice, values = existing[halo_id], wanted[halo_id]
+        if values["balance"] != invoice.balance:  # where they agree, the page is stored as it is
+            values.update({name: getattr(invoice, name) for name in MONEY_FIELDS})
+            counts.held.add(halo_id)
+
+
 @transaction.atomic
 def invoice_void(*, portal: Portal, halo_id: int) -> bool:
     """An invoice gone upstream (deleted in HaloPSA): kept, marked void with nothing to pay."""
@@ -390,7 +427,9 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
             counts.updated += 1
         else:
             counts.unchanged += 1
-    _write(Payment, creates, updates, ["invoice", "amount", "paid_on", "method", "halo_id"])
+    _write(
+        Payment, creates, updates, ["invoice", "amount", "paid_on", "method", "halo_id", "halo_recorded_at"]
+    )
     return counts
 
 
@@ -412,5 +451,6 @@ def _written_back(wanted: dict, references: dict, existing: dict) -> dict[int, P
         payment = ours.pop((wanted[halo_id]["invoice"].pk, reference), None)
         if payment is not None:
             payment.halo_id = halo_id  # _apply leaves it; the update writes it
+            payment.halo_recorded_at = timezone.now()
             linked[halo_id] = payment
     return linked

@@ -91,7 +91,9 @@ def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]
     allocations = list(payment.allocations.order_by("pk"))
     invoices = {
         i.pk: i
-        for i in Invoice.objects.select_for_update().filter(pk__in=[a.invoice_id for a in allocations])
+        for i in Invoice.objects.select_for_update()
+        .filter(pk__in=[a.invoice_id for a in allocations])
+        .order_by("pk")
     }
     left, today, parts = refund.amount, timezone.localdate(), []
     for allocation in allocations:

@@ -53,7 +53,9 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
         allocations = list(payment.allocations.select_related("invoice"))
         invoices = {
             i.pk: i
-            for i in Invoice.objects.select_for_update().filter(pk__in=[a.invoice_id for a in allocations])
+            for i in Invoice.objects.select_for_update()
+            .filter(pk__in=[a.invoice_id for a in allocations])
+            .order_by("pk")
         }
         for allocation in allocations:
             invoice = invoices[allocation.invoice_id]

@@ -199,7 +199,9 @@ def _record_posted(row: HaloWriteBack, *, halo_id: int | None, adopted: bool, no
     row.save(update_fields=["state", "halo_payment_id", "adopted", "posted_at", "last_error", "attempts",
                             "updated_at"])  # fmt: skip
     if halo_id is not None and row.payment_id:
-        Payment.objects.filter(pk=row.payment_id).exclude(halo_id=halo_id).update(halo_id=halo_id)
+        Payment.objects.filter(pk=row.payment_id).exclude(halo_id=halo_id).update(
+            halo_id=halo_id, halo_recorded_at=timezone.now()
+        )
 
 
 def _record_failure(row: HaloWriteBack, *, message: str, permanent: bool, now) -> None:

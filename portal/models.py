@@ -247,6 +247,10 @@ class Payment(models.Model):
     #: The card processor's id (Stripe PaymentIntent, or refund for a negative row): how the HaloPSA sync
     #: recognises a payment the portal wrote back (HaloPSA's ``thirdpartyid``) instead of importing it twice.
     reference = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
+    #: When HaloPSA's id was stored for a row the portal wrote back (HaloPSA's answer, or a sync that
+    #: recognised it). A HaloPSA page read before then may not count the payment yet; the sync does not take
+    #: such a page's amount due for the invoice (``halo.upserts``).
+    halo_recorded_at = models.DateTimeField("recorded in HaloPSA at", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-paid_on", "-id"]

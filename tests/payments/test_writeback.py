@@ -12,7 +12,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from halo import upserts
 from halo.models import HaloConnection
+from halo.refresh import halo_object_refresh_run
 from halo.sync import halo_sync_run
 from payments import writeback
 from payments.models import HaloWriteBack, PaymentAudit
@@ -163,7 +165,8 @@ class WorkerDied(RuntimeError):
     """Stands for the worker's death between HaloPSA's answer and our commit (the transaction rolls back)."""
 
 
-def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, halo, connected):  # noqa: F811
+def paid_with_a_failed_write_back(shop, halo) -> tuple[Invoice, HaloWriteBack]:  # noqa: F811
+    """Invoice 1001 paid in the portal; HaloPSA answered its write-back 502, so it still says 100.00 due."""
     halo.knobs(fail={"path": "/api/InvoicePayment", "count": 1, "status": 502})
     invoice = halo_invoice(1001)
     payment = pay(shop, [invoice])
@@ -173,6 +176,11 @@ def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, hal
         what="a failed attempt",
     )
     assert row.state == State.PENDING
+    return invoice, row
+
+
+def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, halo, connected):  # noqa: F811
+    invoice, row = paid_with_a_failed_write_back(shop, halo)
     # HaloPSA still says 100.00 due; the portal knows the customer paid it: the invoice stays paid.
     assert halo_sync_run(connection=connected, full=True).status == "ok"
     invoice.refresh_from_db()
@@ -185,6 +193,48 @@ def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, hal
         HaloWriteBack.objects.get(pk=row.pk).halo_payment_id
     ]
     assert len(halo.posted_payments()) == 1
+
+
+def write_back_lands_before_the_next_page_is_stored(shop, halo, monkeypatch) -> tuple[Invoice, HaloWriteBack]:  # noqa: F811
+    """A failed write-back (``paid_with_a_failed_write_back``); the next page of invoices stored is read
+    from HaloPSA first, then the write-back lands, then the page is stored."""
+    invoice, row = paid_with_a_failed_write_back(shop, halo)
+    store, landed = upserts.invoices_upsert, []
+
+    def land_then_store(**kwargs):
+        if not landed:
+            landed.append(writeback_post(writeback_id=row.pk))
+            assert landed == ["posted"]
+        return store(**kwargs)
+
+    monkeypatch.setattr(upserts, "invoices_upsert", land_then_store)
+    halo.reset_stats()
+    return invoice, row
+
+
+@pytest.mark.parametrize("reader", ["sync", "webhook refresh"])
+def test_a_write_back_recorded_while_halopsa_is_read_keeps_the_invoice_paid(
+    shop,
+    halo,  # noqa: F811
+    connected,
+    monkeypatch,
+    reader,
+):
+    """The page (100.00 due) must not re-open the invoice; the reader asks HaloPSA once more, which agrees."""
+    invoice, row = write_back_lands_before_the_next_page_is_stored(shop, halo, monkeypatch)
+    if reader == "sync":
+        assert halo_sync_run(connection=connected, full=True).status == "ok"
+    else:
+        assert halo_object_refresh_run(connection=connected, kind="invoice", object_id=1001) == "stored"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID
+    assert [p.halo_id for p in invoice.payments.all()] == [
+        HaloWriteBack.objects.get(pk=row.pk).halo_payment_id
+    ]
+    assert invoice.amount_paid == Decimal("100.00")  # HaloPSA's figure, from the second read
+    assert len(halo.posted_payments()) == 1
+    # The sync's page, then one more read of 1001 alone; the refresh's read, then one more.
+    assert halo.count("/api/Invoice/1001") == (1 if reader == "sync" else 2)
 
 
 def test_crash_after_the_post_then_retry_is_exactly_once_and_sync_links_it(
