@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.cache import cache
@@ -219,6 +219,24 @@ class HaloClient:
             if not page.rows or page_no * settings.HALO_PAGE_SIZE >= page.record_count:
                 return
             page_no += 1
+
+
+def payment_reference(row: dict) -> str:
+    """The card processor's id a HaloPSA payment row carries: how the portal knows its own write-backs.
+
+    ``thirdpartyid`` is what the portal sends (the Stripe intent of a payment, the Stripe refund of a
+    refund). A row without one is matched by its ``intent_id`` only when it is a payment: a refund row
+    carries its payment's intent too, and must never be taken for that payment. The write-back's
+    "already posted?" check and the sync's linking both use this, so they never disagree about a row.
+    """
+    reference = str(row.get("thirdpartyid") or "")
+    if not reference:
+        try:
+            payment = Decimal(str(row.get("amount"))) > 0
+        except (InvalidOperation, ValueError):
+            payment = False
+        reference = str(row.get("intent_id") or "") if payment else ""
+    return reference[:255]
 
 
 def _cache_call(fn, *args):

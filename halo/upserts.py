@@ -19,6 +19,8 @@ from django.utils.dateparse import parse_datetime
 from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice, Payment, Portal
 
+from .client import payment_reference
+
 ZERO = Decimal("0.00")
 
 
@@ -410,7 +412,7 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
             continue
         wanted[halo_id] = {"invoice": invoice, "amount": amount, "paid_on": paid_on,
                            "method": str(row.get("method") or "")[:50]}  # fmt: skip
-        references[halo_id] = str(row.get("thirdpartyid") or row.get("intent_id") or "")[:255]
+        references[halo_id] = payment_reference(row)
     existing = {
         p.halo_id: p for p in Payment.objects.filter(invoice__customer__portal=portal, halo_id__in=wanted)
     }

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from halo.client import HaloAPIError, HaloClient
+from halo.client import HaloAPIError, HaloClient, payment_reference
 from halo.selectors import halo_connection_for_portal
 
 from .audit import payment_audit
@@ -172,10 +172,11 @@ def _payload(row: HaloWriteBack) -> dict:
 
 
 def _already_in_halo(client: HaloClient, row: HaloWriteBack) -> dict | None:
-    """HaloPSA's row for this write-back, if an earlier attempt got there (matched on thirdpartyid)."""
+    """HaloPSA's row for this write-back, if an earlier attempt got there: matched on its reference
+    (``thirdpartyid``, or a payment's ``intent_id``), exactly as the sync links HaloPSA's payments."""
     for page in client.pages("InvoicePayment", "payments", params={"invoice_id": row.invoice.halo_id}):
         for found in page.rows:
-            if str(found.get("thirdpartyid") or "") == row.thirdpartyid:
+            if payment_reference(found) == row.thirdpartyid:
                 return found
     return None
 

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from halo import upserts
+from halo.client import HaloClient
 from halo.models import HaloConnection
 from halo.refresh import halo_object_refresh_run
 from halo.sync import halo_sync_run
@@ -193,6 +194,22 @@ def test_a_sync_while_the_write_back_is_pending_keeps_the_invoice_paid(shop, hal
         HaloWriteBack.objects.get(pk=row.pk).halo_payment_id
     ]
     assert len(halo.posted_payments()) == 1
+
+
+def test_a_payment_halopsa_kept_without_our_thirdpartyid_is_adopted_by_its_intent(shop, halo, connected):  # noqa: F811
+    """HaloPSA stored the first attempt but answered 502 and dropped ``thirdpartyid``; the retry finds the
+    row by its ``intent_id`` (as the sync links it) instead of posting the payment a second time."""
+    invoice, row = paid_with_a_failed_write_back(shop, halo)
+    intent = row.card_payment.payment_intent_id
+    HaloClient(connected).post(
+        "InvoicePayment",
+        [{"invoice_id": 1001, "client_id": 1, "amount": 100.0, "intent_id": intent, "date": "2026-12-01"}],
+    )
+    assert writeback_post(writeback_id=row.pk) == "adopted"
+    row.refresh_from_db()
+    assert row.state == State.POSTED and row.adopted and len(halo.posted_payments()) == 1
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    assert [(p.halo_id, p.reference) for p in invoice.payments.all()] == [(row.halo_payment_id, intent)]
 
 
 def write_back_lands_before_the_next_page_is_stored(shop, halo, monkeypatch) -> tuple[Invoice, HaloWriteBack]:  # noqa: F811
