@@ -9,12 +9,19 @@ from __future__ import annotations
 import redis
 from django.db import InterfaceError, OperationalError
 
+
+class ServiceUnavailable(Exception):
+    """Raised where our code finds out itself that what it needs is on a service that is down (not
+    by the service's own error: e.g. the cache is paused after failures, so nothing was even tried)."""
+
+
 #: Errors meaning "a service is down", not "a bug": answered 503 "try again" rather than 500.
 UNAVAILABLE_ERRORS = (
     OperationalError,
     InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    ServiceUnavailable,
 )
 
 

@@ -29,6 +29,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from portal import safe_cache
+from portal.outages import ServiceUnavailable
 from portal.safe_cache import CACHE_ERRORS, note_cache_failure
 
 from .session import sso_session_persist
@@ -124,17 +125,25 @@ def annotate_state(
         request.session.modified = was_modified
 
 
+class _CacheDown(Exception):
+    """This browser's pending logins are on Redis, and Redis is down (or paused after failures)."""
+
+
 def _pop_cached(request, state: str) -> dict | None:
     browser = _browser_token(request)
-    backend = _shared_cache() if browser is not None else None
-    if backend is None:
+    if browser is None:
+        return None  # this browser never kept a state on the cache
+    if not isinstance(caches["default"], RedisCache):
         return None
+    backend = _shared_cache()
+    if backend is None:
+        raise _CacheDown("the cache is paused after failures")
     key = _entry_key(backend, portal_id=request.portal.id, browser=browser, state=state)
     try:
         raw = backend._cache.get_client(key, write=True).getdel(key)
     except CACHE_ERRORS as exc:
         note_cache_failure(exc, operation="sso_state_pop")
-        return None
+        raise _CacheDown("the state could not be read") from exc
     if raw is None:
         return None
     try:
@@ -155,12 +164,24 @@ def _pop_from_session(request, state: str) -> tuple[bool, object]:
 
 
 def pop_state(request, state: str) -> PendingLogin | None:
-    """Remove and return a pending login; None when this browser has no such state."""
+    """Remove and return a pending login; None when this browser has no such state.
+
+    Raises ``ServiceUnavailable`` (a 503 "try again" page) when the state is in neither place and this
+    browser keeps its states on Redis, which is down: the sign-in was most likely started before the
+    outage, and "this sign-in has expired" would be untrue. Its entry is still on Redis, so the same
+    callback can finish once Redis is back (the provider's code is unused until then).
+    """
     if not isinstance(state, str) or not state or len(state) > 200:
         return None
-    entry, from_session = _pop_cached(request, state), False
+    try:
+        entry, down = _pop_cached(request, state), None
+    except _CacheDown as exc:
+        entry, down = None, exc
+    from_session = False
     if entry is None:
         from_session, entry = _pop_from_session(request, state)
+    if down is not None and not isinstance(entry, dict):
+        raise ServiceUnavailable("Pending sign-ins are kept on Redis, which is unavailable.") from down
     if not isinstance(entry, dict) or "config_key" not in entry:
         return None
     return PendingLogin(

@@ -152,6 +152,28 @@ def test_a_login_started_while_the_cache_was_down_finishes_after_it_came_back(
     assert state_of(authorize) not in client.session.get(STATES_KEY, {})
 
 
+def test_a_callback_that_finds_the_cache_down_is_a_503_and_the_same_callback_finishes_after(
+    redis_cache, journey, client, sso_config, returning_alice
+):
+    """The state went to Redis at the start; Redis is down when the person comes back. "This sign-in
+    has expired" would be untrue: they get the "try again in a minute" page, and the same callback URL
+    signs them in once Redis is back (nothing was consumed)."""
+    journey.login(sso_config)
+    client.logout()
+    callback = journey.authorize(journey.start(sso_config))
+    client.raise_request_exception = False
+
+    with redis_cache_down():
+        down = journey.callback(callback)
+    safe_cache.reset()
+    again = journey.callback(callback)
+
+    assert down.status_code == 503 and b"try again in a minute" in down.content
+    assert again.status_code == 302, again.content[:300]
+    assert client.session[SESSION_KEY] == str(returning_alice.pk)
+    assert last_event(sso_config).reason == "signed_in"
+
+
 @override_settings(SESSION_ENGINE="portal.sessions")
 def test_signed_in_through_sessions_on_the_cache_and_still_signed_in_while_it_is_down(
     redis_cache, journey, client, sso_config, returning_alice
