@@ -1,10 +1,24 @@
-"""A sign-in that fails after the library's ``auth.login()`` ran leaves nobody signed in."""
+"""A sign-in that fails after the library's ``auth.login()`` ran leaves nobody signed in.
 
+With sessions as in production (``portal.sessions`` on Redis): there the refusal page's session save
+succeeds, so without the callback's own guard the browser would leave signed in. (With Django's
+database sessions the save fails instead, because the rolled-back transaction took the new row.)
+Needs ``TEST_BROKER_URL`` (the Makefile sets it).
+"""
+
+import pytest
 from django.contrib.auth import SESSION_KEY
+from django.test import override_settings
 
 import sso.views
 from sso.errors import SSOFlowError
 from sso.models import SSOEvent
+
+
+@pytest.fixture(autouse=True)
+def production_sessions(redis_cache):
+    with override_settings(SESSION_ENGINE="portal.sessions"):
+        yield
 
 
 def test_a_refusal_after_login_leaves_the_browser_signed_out(
