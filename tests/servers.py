@@ -78,3 +78,32 @@ def wait_until_answers(
         return ok(response)
 
     wait_until(ready, timeout=timeout, what=what, process=process, log_path=log_path)
+
+
+def start_logged(args: list[str], *, log_path: Path, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ``args`` with stdout and stderr going to ``log_path`` and stdin closed."""
+    with Path(log_path).open("wb") as log:
+        return subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 5.0) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL (and wait again, as long)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)
+
+
+def wait_until_server_answers(server, url: str, *, timeout: float, what: str) -> None:
+    """``wait_until_answers`` for a started stand-in (its ``process``, ``log_path`` and ``stop()``):
+    one that never answers is stopped before the error goes up, so no test leaves it running."""
+    try:
+        wait_until_answers(url, timeout=timeout, what=what, process=server.process, log_path=server.log_path)
+    except RuntimeError:
+        server.stop()
+        raise

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import free_port, wait_until_answers
+from tests.servers import free_port, start_logged, stop_process, wait_until_server_answers
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -163,13 +162,7 @@ class StandIn:
     def stop(self) -> None:
         """Terminate, wait a bounded time, then kill."""
         self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def standin_env(tmp_path: Path, *, tenant: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
@@ -206,27 +199,14 @@ def start_standin(
     )
     port = free_port()
     log_path = tmp_path / "halostub.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "halostub", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=REPO_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    process = start_logged(
+        [sys.executable, "-m", "halostub", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        log_path=log_path,
+        cwd=REPO_DIR,
+        env=env,
+    )
     standin = StandIn(base_url=f"http://127.0.0.1:{port}", tenant=tenant, process=process, log_path=log_path)
-    try:
-        wait_until_answers(
-            standin.discovery_url,
-            timeout=START_TIMEOUT,
-            what="the stand-in",
-            process=process,
-            log_path=log_path,
-        )
-    except RuntimeError:
-        standin.stop()
-        raise
+    wait_until_server_answers(standin, standin.discovery_url, timeout=START_TIMEOUT, what="the stand-in")
     return standin
 
 

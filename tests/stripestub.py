@@ -9,7 +9,6 @@ answer comes from localstripe.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import free_port, wait_until_answers
+from tests.servers import free_port, start_logged, stop_process, wait_until_server_answers
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -87,13 +86,7 @@ class LocalStripe:
 
     def stop(self) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def start_localstripe(tmp_path: Path) -> LocalStripe:
@@ -101,22 +94,11 @@ def start_localstripe(tmp_path: Path) -> LocalStripe:
     tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = tmp_path / "localstripe.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "stripestub", "--port", str(port)],
-            cwd=REPO_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    process = start_logged(
+        [sys.executable, "-m", "stripestub", "--port", str(port)], log_path=log_path, cwd=REPO_DIR
+    )
     server = LocalStripe(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    try:
-        wait_until_answers(
-            server.js_url, timeout=START_TIMEOUT, what="localstripe", process=process, log_path=log_path
-        )
-    except RuntimeError:
-        server.stop()
-        raise
+    wait_until_server_answers(server, server.js_url, timeout=START_TIMEOUT, what="localstripe")
     return server
 
 
