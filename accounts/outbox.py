@@ -35,6 +35,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from portal.outbox import outbox_publish
 from portal.selectors import customers_for_email
 
 from .audit import AuditKind, audit_record
@@ -87,45 +88,10 @@ def _task_for(model):
     raise TypeError(f"No outbox task for {model.__name__}")
 
 
-def _publish(*, task, row_id: int, fast: bool) -> None:
-    """Publish one send task. ``fast`` (the web request path): a connection of its own with short
-    socket timeouts and no retries, so a hung broker costs ~``OUTBOX_PUBLISH_TIMEOUT`` x 2 rather
-    than the worker-side budget of ``CELERY_BROKER_TRANSPORT_OPTIONS``."""
-    if not fast or task.app.conf.task_always_eager:
-        task.apply_async(args=[row_id])
-        return
-    timeout = settings.OUTBOX_PUBLISH_TIMEOUT
-    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "max_retries": 0}
-    with task.app.connection_for_write(transport_options=options, connect_timeout=timeout) as conn:
-        task.apply_async(args=[row_id], connection=conn, retry=False)
-
-
 def safe_enqueue(*, model, row_id: int, fast: bool = True) -> bool:
-    """Publish the send task for one row; True when the broker took it.
-
-    Any publishing error is caught on purpose: the row stays unsent and beat re-queues it, so a
-    broker outage delays mail but never breaks the page that asked for it. From a request
-    (``fast``) publishing is bounded to about 100 ms, so a request never hangs on it; beat's
-    re-queue (``fast=False``) uses the worker-side timeouts.
-
-    ``last_queued_at`` is written *before* publishing (and put back if publishing fails): once the
-    task is out, a worker may hold the row's lock while it talks to SMTP, and a web request must
-    never wait for that.
-    """
-    task = _task_for(model)
-    rows = model.objects.filter(pk=row_id)
-    previous = rows.values_list("last_queued_at", flat=True).first()
-    rows.update(last_queued_at=timezone.now())
-    try:
-        _publish(task=task, row_id=row_id, fast=fast)
-    except Exception as exc:
-        rows.update(last_queued_at=previous)
-        logger.warning(
-            "mail not queued; the outbox will retry",
-            extra={"model": model.__name__, "row_id": row_id, "error": type(exc).__name__},
-        )
-        return False
-    return True
+    """Publish the send task for one row; True when the broker took it (``portal.outbox``: from a
+    request bounded to about 100 ms; a failure leaves the row for beat's re-queue, ``fast=False``)."""
+    return outbox_publish(model=model, row_id=row_id, task=_task_for(model), fast=fast, what="mail")
 
 
 def outbox_queue_after_commit(*, row: LoginCode | EmailVerification | LoginCodeFailureDay) -> None:

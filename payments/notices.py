@@ -8,7 +8,6 @@ commit; ``payment_notice_send`` locks the row and sends only while ``sent_at`` i
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from functools import partial
 
@@ -17,10 +16,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.mail import portal_mail_send
+from portal.outbox import outbox_publish
 
 from .models import CardPayment, PaymentNotice
-
-logger = logging.getLogger("payments.notices")
 
 REQUEUE_AFTER = timedelta(seconds=60)
 MAX_SEND_ATTEMPTS = 20
@@ -62,19 +60,14 @@ def invoice_notice_queue(*, invoice, kind: str, emails) -> list[PaymentNotice]:
     return rows
 
 
-def safe_enqueue(*, notice_id: int) -> bool:
+def safe_enqueue(*, notice_id: int, fast: bool = True) -> bool:
+    """Publish the mail's task (``portal.outbox``): bounded from a request such as Stripe's webhook,
+    where a hung broker must not hold the settlement's answer; beat's re-queue passes ``fast=False``."""
     from .tasks import send_payment_notice
 
-    rows = PaymentNotice.objects.filter(pk=notice_id)
-    previous = rows.values_list("last_queued_at", flat=True).first()
-    rows.update(last_queued_at=timezone.now())
-    try:
-        send_payment_notice.apply_async(args=[notice_id])
-    except Exception as exc:
-        rows.update(last_queued_at=previous)
-        logger.warning("payment mail not queued; the outbox will retry", extra={"error": type(exc).__name__})
-        return False
-    return True
+    return outbox_publish(
+        model=PaymentNotice, row_id=notice_id, task=send_payment_notice, fast=fast, what="payment mail"
+    )
 
 
 def payment_notices_requeue() -> int:
@@ -87,7 +80,7 @@ def payment_notices_requeue() -> int:
             created_at__gt=now - USEFUL_FOR,
         ).values_list("pk", flat=True)[:500]
     )
-    return sum(safe_enqueue(notice_id=pk) for pk in ids)
+    return sum(safe_enqueue(notice_id=pk, fast=False) for pk in ids)
 
 
 SUBJECTS = {

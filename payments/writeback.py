@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from halo.client import HaloAPIError, HaloClient, payment_reference
 from halo.selectors import halo_connection_for_portal
+from portal.outbox import outbox_publish
 
 from .audit import payment_audit
 from .models import CardPayment, CardRefund, HaloWriteBack
@@ -116,20 +117,14 @@ def writeback_enqueue_refund(*, refund: CardRefund, parts) -> list[HaloWriteBack
     ]
 
 
-def writeback_safe_enqueue(*, writeback_id: int) -> bool:
-    """Publish the task; a broker that is down leaves the row for beat's requeue."""
+def writeback_safe_enqueue(*, writeback_id: int, fast: bool = True) -> bool:
+    """Publish the task (``portal.outbox``): bounded from a request (the settlement's webhook, an
+    admin's retry); a broker that is down leaves the row for beat's re-queue (``fast=False``)."""
     from .tasks import post_writeback
 
-    rows = HaloWriteBack.objects.filter(pk=writeback_id)
-    previous = rows.values_list("last_queued_at", flat=True).first()
-    rows.update(last_queued_at=timezone.now())
-    try:
-        post_writeback.apply_async(args=[writeback_id])
-    except Exception as exc:
-        rows.update(last_queued_at=previous)
-        logger.warning("write-back not queued; beat will retry", extra={"error": type(exc).__name__})
-        return False
-    return True
+    return outbox_publish(
+        model=HaloWriteBack, row_id=writeback_id, task=post_writeback, fast=fast, what="HaloPSA write-back"
+    )
 
 
 def writeback_requeue(*, now=None) -> int:
@@ -146,7 +141,7 @@ def writeback_requeue(*, now=None) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:500]
     )
-    return sum(writeback_safe_enqueue(writeback_id=pk) for pk in ids)
+    return sum(writeback_safe_enqueue(writeback_id=pk, fast=False) for pk in ids)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -1,4 +1,6 @@
 import os
+import socket
+import threading
 
 import pytest
 from django.core.cache import caches
@@ -88,3 +90,50 @@ def rate_limit_clock(monkeypatch):
     frozen = (int(time.time()) // 900) * 900 + 450  # 7.5 minutes in: mid-window for 15 min and 1 min
     monkeypatch.setattr(time, "time", lambda: frozen)
     return frozen
+
+
+@pytest.fixture
+def not_eager():
+    """Tasks are published to the broker instead of run inline (the broker tests' publisher)."""
+    from tests.celery_worker import configured
+
+    with configured(task_always_eager=False):
+        yield
+
+
+@pytest.fixture
+def silent_broker():
+    """A local socket that accepts connections and never answers: a hung broker."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/15"
+    stop.set()
+    thread.join(timeout=5)
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture(params=["refused", "silent"])
+def unreachable_broker(request) -> str:
+    """A broker URL that fails a publisher: a port nobody listens on, or a hung broker (``silent_broker``)."""
+    if request.param == "refused":
+        from tests.servers import free_port
+
+        return f"redis://127.0.0.1:{free_port()}/15"
+    return request.getfixturevalue("silent_broker")
