@@ -96,7 +96,6 @@ def main() -> None:
                 words = [w for w in packed.split(b"\r\n") if w and w[:1] not in b"*$"]
                 print("  redis:", b" ".join(words)[:120].decode(errors="replace"))
             return original_send(self, command, *a, **kw)
-            return original_send(self, *a, **kw)
 
         redis.connection.AbstractConnection.send_packed_command = counting_send
         client.cookies.clear()

@@ -222,11 +222,8 @@ def _ask(child: subprocess.Popen, case: str, **message) -> object:
     return json.loads(line)
 
 
-_stderr: dict[int, object] = {}  # child pid -> its stderr file
-
-
 def _tail(child: subprocess.Popen) -> str:
-    log = _stderr[child.pid]
+    log = child.stderr_log  # set beside the Popen in ``measure``
     log.seek(0)
     return log.read()[-3000:]
 
@@ -264,8 +261,8 @@ def measure(cases: dict, *, rounds: int, database_url: str, redis_url: str) -> d
                 stderr=log,
                 text=True,
             )
+            child.stderr_log = log
             children[case] = child
-            _stderr[child.pid] = log
             line = child.stdout.readline()  # bounded: seeding ends or the child dies
             if not line or not json.loads(line).get("ready"):
                 raise SystemExit(f"scale: the {case} case failed:\n{_tail(child)}")
@@ -288,6 +285,7 @@ def measure(cases: dict, *, rounds: int, database_url: str, redis_url: str) -> d
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+            child.stderr_log.close()
     results = {}
     for case, pages in samples.items():
         results[case] = {
