@@ -19,6 +19,7 @@ login started during an outage still finishes after it, and the other way round.
 import copy
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -27,12 +28,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from portal import safe_cache
 from portal.outages import ServiceUnavailable
 from portal.safe_cache import CACHE_ERRORS, note_cache_failure
 
 from .session import sso_session_persist
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "oidc_states"
 _BROWSER_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
@@ -62,6 +67,37 @@ class PendingLogin:
 def browser_cookie_name() -> str:
     """``__Host-ssobrowser`` wherever the session cookie is ``__Host-`` (production, https)."""
     return ("__Host-" if settings.SESSION_COOKIE_NAME.startswith("__Host-") else "") + "ssobrowser"
+
+
+def restarted_cookie_name() -> str:
+    """Set (for a minute) on the redirect that starts a sign-in again because its state was on Redis
+    while Redis was down (``sso.views``): a second miss in a row is the 503 page, not another round."""
+    return ("__Host-" if settings.SESSION_COOKIE_NAME.startswith("__Host-") else "") + "ssorestarted"
+
+
+def restart_sign_in(request, *, config) -> HttpResponseRedirect:
+    """This browser's pending sign-in is on Redis, which is down: start it again instead of an error.
+
+    The new state is kept in the session while Redis is down, and the person is still signed in at
+    the provider, so they are back signed in within a couple of redirects. Once only: the redirect
+    sets ``restarted_cookie_name()`` for a minute, and a second miss is the 503 page. The ``next``
+    of the lost state is lost with it (the dashboard).
+    """
+    logger.warning(
+        "SSO callback could not read its pending state (Redis down): sign-in started again",
+        extra={"config_key": config.key},
+    )
+    response = HttpResponseRedirect(reverse("sso:login", kwargs={"key": config.key}))
+    response.sso_restart = True
+    response.set_cookie(
+        restarted_cookie_name(),
+        "1",
+        max_age=60,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 def _shared_cache() -> RedisCache | None:
@@ -166,10 +202,10 @@ def _pop_from_session(request, state: str) -> tuple[bool, object]:
 def pop_state(request, state: str) -> PendingLogin | None:
     """Remove and return a pending login; None when this browser has no such state.
 
-    Raises ``ServiceUnavailable`` (a 503 "try again" page) when the state is in neither place and this
-    browser keeps its states on Redis, which is down: the sign-in was most likely started before the
-    outage, and "this sign-in has expired" would be untrue. Its entry is still on Redis, so the same
-    callback can finish once Redis is back (the provider's code is unused until then).
+    Raises ``ServiceUnavailable`` when the state is in neither place and this browser keeps its states
+    on Redis, which is down: the sign-in was most likely started just before the outage, and "this
+    sign-in has expired" would be untrue. The callback starts it again (``sso.views``); nothing was
+    consumed, so the same callback would also finish once Redis is back.
     """
     if not isinstance(state, str) or not state or len(state) > 200:
         return None

@@ -20,7 +20,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from accounts.redirects import safe_next_url
 from portal import safe_cache
-from portal.outages import caused_by_an_outage
+from portal.outages import ServiceUnavailable, caused_by_an_outage
 from portal.sessions import session_save_in_transaction
 
 from . import http
@@ -33,7 +33,7 @@ from .events import sso_event_record
 from .models import SSOEvent
 from .selectors import sso_config_by_key
 from .session import sso_session_hold, sso_session_start
-from .state import annotate_state, pop_state, session_snapshot
+from .state import annotate_state, pop_state, restart_sign_in, restarted_cookie_name, session_snapshot
 
 logger = logging.getLogger(__name__)
 BACKEND = f"{PortalOIDCBackend.__module__}.{PortalOIDCBackend.__qualname__}"
@@ -164,6 +164,8 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             response = self.handle(request)
         # The URL holds a one-time code: never send it onwards in a Referer.
         response["Referrer-Policy"] = "no-referrer"
+        if request.COOKIES.get(restarted_cookie_name()) and not getattr(response, "sso_restart", False):
+            response.delete_cookie(restarted_cookie_name(), samesite="Lax")
         return response
 
     @property
@@ -189,7 +191,12 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 SSOFlowError("missing_code_or_state", "The callback had no code or no state."),
                 config=config,
             )
-        pending = pop_state(request, state)  # single use, even if everything below fails
+        try:
+            pending = pop_state(request, state)  # single use, even if everything below fails
+        except ServiceUnavailable:
+            if request.COOKIES.get(restarted_cookie_name()):
+                raise  # missed twice in a row: the 503 "try again in a minute" page
+            return restart_sign_in(request, config=config)
         try:
             self.check_pending(request, pending=pending, config=config, iss_values=iss_values)
         except SSOFlowError as exc:
