@@ -202,7 +202,14 @@ class _Run:
         held = sorted(self.totals["invoices"].held)
         for halo_id in held[:MAX_HELD_REREADS]:
             asked_at = timezone.now()
-            row = self.client.get(f"Invoice/{halo_id}")
+            try:
+                row = self.client.get(f"Invoice/{halo_id}")
+            except HaloAPIError as exc:  # the pages are stored: this invoice waits for the next run
+                logger.warning(
+                    "HaloPSA sync could not read a held invoice again",
+                    extra={"portal": self.portal.pk, "invoice": halo_id, "error": exc.message},
+                )
+                continue
             if isinstance(row, dict):
                 counts = upserts.invoices_upsert(portal=self.portal, rows=[row], seen_at=asked_at)
                 self.totals["invoices"].paid_changed |= counts.paid_changed

@@ -254,6 +254,20 @@ def test_a_write_back_recorded_while_halopsa_is_read_keeps_the_invoice_paid(
     assert halo.count("/api/Invoice/1001") == (1 if reader == "sync" else 2)
 
 
+def test_a_held_invoice_halopsa_will_not_answer_for_stays_paid_and_the_sync_completes(
+    shop,
+    halo,  # noqa: F811
+    connected,
+    monkeypatch,
+):
+    invoice, _row = write_back_lands_before_the_next_page_is_stored(shop, halo, monkeypatch)
+    halo.knobs(fail={"path": "/api/Invoice/1001", "count": 1, "status": 500})
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID  # the next run reads it again
+    assert halo.count("/api/Invoice/1001") == 1
+
+
 def test_crash_after_the_post_then_retry_is_exactly_once_and_sync_links_it(
     shop,
     halo,  # noqa: F811
