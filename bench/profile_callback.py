@@ -9,7 +9,6 @@ Run: ``.venv/bin/python bench/profile_callback.py`` (``BENCH_DATABASE_URL`` as f
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import sys
 import time
@@ -19,69 +18,25 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.inprocess import add_database_arguments, portal_in_process  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ...")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-        help="the cache (and sessions, as in production); 'none' keeps the tests' local-memory cache",
-    )
+    add_database_arguments(parser)
     parser.add_argument("--show-redis", action="store_true", help="print each Redis round trip")
     args = parser.parse_args()
-    from bench.run import fresh_postgres_database
+    with portal_in_process(
+        database_url=args.database_url, redis_url=args.redis_url, suffix="profile"
+    ) as portal:
+        import requests
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
 
-    os.environ["DATABASE_URL"] = fresh_postgres_database(args.database_url, "profile")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("CONN_MAX_AGE", "60")
-    import django
-
-    django.setup()
-    import requests
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
-
-    from bench.scale import seed
-    from tests.oidc_op import TinyOP
-
-    setup_test_environment()
-    if args.redis_url != "none":  # as in production: Redis cache, sessions on it (portal.sessions)
-        from django.test import override_settings
-
-        override_settings(
-            CACHES={
-                "default": {
-                    "BACKEND": os.environ.get("BENCH_CACHE_BACKEND", "portal.redis_cache.RedisCache"),
-                    "LOCATION": args.redis_url,
-                }
-            },
-            SESSION_ENGINE="portal.sessions",
-        ).enable()
-        from django.core.cache import cache
-
-        cache.clear()
-    call_command("migrate", verbosity=0, interactive=False)
-    op = TinyOP()
-    try:
-        config, _invoice = seed(portals=1, invoices=10, issuer=op.issuer)
-        client = Client(HTTP_HOST="acme.localhost")
-
-        def callback_path() -> str:
-            client.cookies.clear()
-            authorize = client.get(f"/sso/{config.key}/login/")["Location"]
-            location = urlsplit(requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"])
-            return f"{location.path}?{location.query}"
-
+        client, config, callback_path = portal.client, portal.config, portal.callback_path
         for _ in range(5):
             assert client.get(callback_path()).status_code == 302
         import redis.connection
@@ -136,8 +91,6 @@ def main() -> None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
-    finally:
-        op.stop()
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ phases nest (the sign-in's writes are inside the callback), so the rows do not a
 
 import argparse
 import collections
-import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.inprocess import add_database_arguments, portal_in_process  # noqa: E402
 
 _wall: collections.Counter = collections.Counter()
 _cpu: collections.Counter = collections.Counter()
@@ -79,50 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--delay-ms", type=float, default=0.0)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"),
-    )
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    add_database_arguments(parser)
     args = parser.parse_args()
-    from bench.run import fresh_postgres_database
-
-    os.environ["DATABASE_URL"] = fresh_postgres_database(args.database_url, "phases")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("CONN_MAX_AGE", "60")
-    import django
-
-    django.setup()
-    import requests
-    from django.core.cache import cache
-    from django.core.management import call_command
-    from django.test import Client, override_settings
-    from django.test.utils import setup_test_environment
-
-    from bench.scale import seed
-    from tests.oidc_op import TinyOP
-
-    setup_test_environment()
-    override_settings(
-        CACHES={"default": {"BACKEND": "portal.redis_cache.RedisCache", "LOCATION": args.redis_url}},
-        SESSION_ENGINE="portal.sessions",
-    ).enable()
-    cache.clear()
-    call_command("migrate", verbosity=0, interactive=False)
-    _instrument()
-    op = TinyOP()
-    try:
-        config, _invoice = seed(portals=1, invoices=10, issuer=op.issuer)
-        op.knobs.delay = args.delay_ms / 1000
-        client = Client(HTTP_HOST="acme.localhost")
-
-        def callback_path() -> str:
-            client.cookies.clear()
-            authorize = client.get(f"/sso/{config.key}/login/")["Location"]
-            location = urlsplit(requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"])
-            return f"{location.path}?{location.query}"
-
+    with portal_in_process(
+        database_url=args.database_url, redis_url=args.redis_url, suffix="phases"
+    ) as portal:
+        _instrument()
+        portal.op.knobs.delay = args.delay_ms / 1000
+        client, callback_path = portal.client, portal.callback_path
         for _ in range(10):
             assert client.get(callback_path()).status_code == 302
         total_wall = total_cpu = 0.0
@@ -135,8 +99,6 @@ def main() -> None:
             total_cpu += time.process_time() - cpu
             _on[0] = False
             assert status == 302
-    finally:
-        op.stop()
     n = args.rounds
     print(f"{n} returning callbacks, provider delay {args.delay_ms:g} ms (test client, in-process):")
     print(f"  {'whole request':44s} wall {total_wall * 1000 / n:6.2f} ms  cpu {total_cpu * 1000 / n:6.2f} ms")
