@@ -194,8 +194,10 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         try:
             pending = pop_state(request, state)  # single use, even if everything below fails
         except ServiceUnavailable:
-            if request.COOKIES.get(restarted_cookie_name()):
-                raise  # missed twice in a row: the 503 "try again in a minute" page
+            # The 503 "try again in a minute" page when it missed twice in a row, or for staff: theirs
+            # may be a Try sign-in, which started again would sign them in as a customer instead.
+            if request.COOKIES.get(restarted_cookie_name()) or request.user.is_staff:
+                raise
             return restart_sign_in(request, config=config)
         try:
             self.check_pending(request, pending=pending, config=config, iss_values=iss_values)

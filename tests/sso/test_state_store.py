@@ -16,6 +16,7 @@ from sso.models import ProviderDocument, SSOEvent
 from sso.state import SESSION_KEY as STATES_KEY
 from sso.state import browser_cookie_name, pop_state, restarted_cookie_name
 from tests.cachedown import redis_cache_down
+from tests.factories import UserFactory
 from tests.oidc_op import rsa_key
 
 
@@ -189,6 +190,24 @@ def test_a_second_miss_in_a_row_is_the_503_page_and_the_callback_finishes_once_t
     assert down.status_code == 503 and b"try again in a minute" in down.content
     assert again.status_code == 302 and again["Location"] == "/", again.content[:300]
     assert client.session[SESSION_KEY] == str(returning_alice.pk)
+
+
+def test_staff_whose_callback_finds_the_cache_down_get_the_503_page_not_a_customer_sign_in(
+    redis_cache, journey, client, sso_config, returning_alice
+):
+    """An admin's Try sign-in, started again, would sign them in as a customer in place of their session."""
+    journey.login(sso_config)
+    client.logout()
+    staff = UserFactory(portal=sso_config.portal, email="staff@example.com", is_staff=True)
+    client.force_login(staff)
+    callback = journey.authorize(journey.start(sso_config))
+    client.raise_request_exception = False
+
+    with redis_cache_down():
+        down = journey.callback(callback)
+
+    assert down.status_code == 503
+    assert client.session[SESSION_KEY] == str(staff.pk)
 
 
 @override_settings(SESSION_ENGINE="portal.sessions")
