@@ -64,15 +64,19 @@ class PendingLogin:
         return time.time() - self.added_on > settings.SSO_STATE_MAX_AGE
 
 
+def _host_prefixed(name: str) -> str:
+    """``__Host-<name>`` wherever the session cookie is ``__Host-`` (production, https)."""
+    return ("__Host-" if settings.SESSION_COOKIE_NAME.startswith("__Host-") else "") + name
+
+
 def browser_cookie_name() -> str:
-    """``__Host-ssobrowser`` wherever the session cookie is ``__Host-`` (production, https)."""
-    return ("__Host-" if settings.SESSION_COOKIE_NAME.startswith("__Host-") else "") + "ssobrowser"
+    return _host_prefixed("ssobrowser")
 
 
 def restarted_cookie_name() -> str:
     """Set (for a minute) on the redirect that starts a sign-in again because its state was on Redis
     while Redis was down (``sso.views``): a second miss in a row is the 503 page, not another round."""
-    return ("__Host-" if settings.SESSION_COOKIE_NAME.startswith("__Host-") else "") + "ssorestarted"
+    return _host_prefixed("ssorestarted")
 
 
 def restart_sign_in(request, *, config) -> HttpResponseRedirect:
@@ -88,7 +92,6 @@ def restart_sign_in(request, *, config) -> HttpResponseRedirect:
         extra={"config_key": config.key},
     )
     response = HttpResponseRedirect(reverse("sso:login", kwargs={"key": config.key}))
-    response.sso_restart = True
     response.set_cookie(
         restarted_cookie_name(),
         "1",

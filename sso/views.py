@@ -164,8 +164,9 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             response = self.handle(request)
         # The URL holds a one-time code: never send it onwards in a Referer.
         response["Referrer-Policy"] = "no-referrer"
-        if request.COOKIES.get(restarted_cookie_name()) and not getattr(response, "sso_restart", False):
-            response.delete_cookie(restarted_cookie_name(), samesite="Lax")
+        restarted = restarted_cookie_name()
+        if request.COOKIES.get(restarted) and restarted not in response.cookies:  # not the restart itself
+            response.delete_cookie(restarted, samesite="Lax")
         return response
 
     @property
