@@ -153,7 +153,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
                     "error_short"]  # fmt: skip
     list_filter = ["status", "mode"]
 
-    @admin.display(description="error")
+    @admin.display(description="error or note")
     def error_short(self, obj):
         return obj.error[:120]
 

@@ -2,7 +2,10 @@
 
 - client-credentials token cached in the Django cache (shared by all workers) until shortly before
   it expires, and dropped on a 401 so the next call gets a fresh one;
-- ``pageinate=true&page_size&page_no`` paging that stops at ``record_count``;
+- ``pageinate=true&page_size&page_no`` paging that stops at ``record_count`` (or a short page when an
+  answer has none), refuses an answer without its list, and is bounded however HaloPSA answers
+  (``Pages``): a pass that read fewer rows than HaloPSA counted is *incomplete*, and the sync marks
+  nothing gone after it;
 - 429 and 503 retried after ``Retry-After`` (or exponential back-off), a bounded number of times;
 - a per-portal ceiling on requests per minute, counted in the cache, so several workers together
   stay under it;
@@ -46,8 +49,11 @@ class HaloAPIError(Exception):
 @dataclass
 class Page:
     rows: list[dict]
-    record_count: int
+    #: HaloPSA's count of all rows, or ``None`` when the answer had none (or an unreadable one).
+    record_count: int | None
     page_no: int
+    #: Entries of the list that were not objects: skipped, and the pass is then incomplete.
+    dropped: int = 0
 
 
 class HaloClient:
@@ -192,6 +198,8 @@ class HaloClient:
         return _checked_json(response, path)
 
     def page(self, path: str, key: str, *, page_no: int, params: dict | None = None) -> Page:
+        """One page. An answer without its list is an error, never an empty page: read as empty, it would
+        end a full pass early, and the sync would mark everything after it gone (void, inactive)."""
         query = {
             **(params or {}),
             "pageinate": "true",
@@ -199,26 +207,70 @@ class HaloClient:
             "page_no": page_no,
         }
         data = self.get(path, query)
-        if not isinstance(data, dict) or not isinstance(data.get(key, []), list):
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise HaloAPIError("bad_answer", f"/{path} did not answer with a list under “{key}”.")
-        try:
-            record_count = int(data.get("record_count") or 0)
-        except (TypeError, ValueError):
-            record_count = 0
-        rows = [row for row in data.get(key) or [] if isinstance(row, dict)]
-        return Page(rows=rows, record_count=record_count, page_no=page_no)
+        record_count = data.get("record_count")
+        if isinstance(record_count, bool) or not isinstance(record_count, int | str) or record_count == "":
+            record_count = None
+        else:
+            try:
+                record_count = max(0, int(record_count))
+            except ValueError:
+                record_count = None
+        rows = [row for row in data[key] if isinstance(row, dict)]
+        return Page(rows=rows, record_count=record_count, page_no=page_no, dropped=len(data[key]) - len(rows))
 
-    def pages(
-        self, path: str, key: str, *, params: dict | None = None, start_page: int = 1
-    ) -> Iterator[Page]:
-        """Pages from ``start_page`` until ``record_count`` rows are read (or a page comes back empty)."""
-        page_no = start_page
-        while True:
-            page = self.page(path, key, page_no=page_no, params=params)
+    def pages(self, path: str, key: str, *, params: dict | None = None, start_page: int = 1) -> Pages:
+        """The pages from ``start_page`` on; iterate, then ask the reader whether the pass was ``complete``."""
+        return Pages(self, path, key, params=params, start_page=start_page)
+
+
+class Pages:
+    """Pages until ``record_count`` rows are read, a page comes back empty, or (with no ``record_count``)
+    a page comes back short. Bounded whatever HaloPSA answers: a page holding only rows already read
+    (``page_no`` ignored, by HaloPSA or a proxy) is an error, and so is a pass of more than
+    ``HALO_MAX_PAGES`` pages.
+
+    ``complete`` is true after the last page only when every row HaloPSA counted was read as an object
+    (a resumed pass counts the pages before ``start_page`` as read): the sync's "no longer listed, so
+    gone" step trusts nothing less, since a missing row would be voided or lose its access.
+    """
+
+    def __init__(self, client: HaloClient, path: str, key: str, *, params: dict | None, start_page: int):
+        self.client, self.path, self.key, self.params = client, path, key, params
+        self.start_page = max(1, start_page)
+        self.complete = False
+
+    def __iter__(self) -> Iterator[Page]:
+        size = settings.HALO_PAGE_SIZE
+        page_no, expected, dropped = self.start_page, None, 0
+        read = (self.start_page - 1) * size
+        seen: set[str] = set()
+        for _ in range(settings.HALO_MAX_PAGES):
+            page = self.client.page(self.path, self.key, page_no=page_no, params=self.params)
+            ids = {str(row["id"]) for row in page.rows if row.get("id") is not None}
+            if ids and ids <= seen:
+                raise HaloAPIError(
+                    "bad_answer",
+                    f"/{self.path} answered page {page_no} with rows of an earlier page: is page_no ignored?",
+                )
+            seen |= ids
+            expected = page.record_count if expected is None else expected
+            read, dropped = read + len(page.rows), dropped + page.dropped
             yield page
-            if not page.rows or page_no * settings.HALO_PAGE_SIZE >= page.record_count:
-                return
+            listed = len(page.rows) + page.dropped
+            if not listed:
+                break
+            if page.record_count is not None and page_no * size >= page.record_count:
+                break
+            if page.record_count is None and listed < size:
+                break
             page_no += 1
+        else:
+            raise HaloAPIError(
+                "bad_answer", f"/{self.path} went on for more than {settings.HALO_MAX_PAGES} pages."
+            )
+        self.complete = not dropped and (expected is None or read >= expected)
 
 
 def payment_reference(row: dict) -> str:

@@ -2,8 +2,10 @@
 
 Order: clients, users, invoices, payments (each needs the one before). Every page is written in its own
 transaction, so a failure keeps the pages already stored; the run records where it stopped and the
-next full run resumes there. Nothing is ever deleted: after a complete full pass, synced rows HaloPSA
-no longer lists are marked inactive (customers, contacts) or void (invoices).
+next full run resumes there. Nothing is ever deleted: after a complete full pass of a list, synced rows
+HaloPSA no longer lists are marked inactive (customers, contacts) or void (invoices). A pass that read
+fewer rows than HaloPSA counted (``client.Pages.complete``) marks nothing gone: a row missing from a
+short answer is not a row deleted in HaloPSA.
 
 Incremental runs read what changed since the last successful run's start minus an overlap (clock skew
 and in-flight writes): clients and users by ``lastupdatefromdate``, invoices newest ``last_modified``
@@ -117,6 +119,8 @@ class _Run:
         self.run, self.connection, self.client, self.token = run, connection, client, token
         self.portal = connection.portal
         self.totals = {kind: upserts.Counts() for kind, _, _ in KINDS}
+        #: Kinds whose full pass (this run's, or the failed run's it resumes) was not complete.
+        self.incomplete: set[str] = set()
 
     def execute(self) -> None:
         run = self.run
@@ -135,7 +139,12 @@ class _Run:
         run.status, run.finished_at, run.cursor = SyncRun.Status.OK, timezone.now(), {}
         run.counts = {**self._counts(), "sessions_ended": ended}
         run.api_calls = self.client.calls
-        run.save(update_fields=["status", "finished_at", "cursor", "counts", "api_calls"])
+        if self.incomplete:
+            run.error = (
+                f"Finished, but HaloPSA listed fewer {', '.join(sorted(self.incomplete))} than it counted: "
+                "none of those were marked gone this time."
+            )
+        run.save(update_fields=["status", "finished_at", "cursor", "counts", "api_calls", "error"])
         stamp = {"watermark": run.started_at}
         if run.mode == SyncRun.Mode.FULL:
             stamp["last_full_at"] = run.started_at
@@ -154,7 +163,10 @@ class _Run:
         return None
 
     def _counts(self) -> dict:
-        return {kind: counts.as_dict() for kind, counts in self.totals.items()}
+        counts = {kind: counts.as_dict() for kind, counts in self.totals.items()}
+        if self.incomplete:
+            counts["incomplete"] = sorted(self.incomplete)
+        return counts
 
     def _store(self, kind: str, rows: list[dict], seen_at) -> None:
         if kind == "customers":
@@ -172,6 +184,8 @@ class _Run:
         run.pages += 1
         run.api_calls = self.client.calls
         run.cursor = {"kind": kind, "page": next_page}
+        if self.incomplete:  # a resumed run keeps marking nothing gone of these
+            run.cursor["incomplete"] = sorted(self.incomplete)
         run.counts = self._counts()
         run.save(update_fields=["pages", "api_calls", "cursor", "counts"])
         sync_lock_renew(connection=self.connection, token=self.token)
@@ -186,13 +200,22 @@ class _Run:
             "payments": {},
         }
         seen_at = self.run.started_at
+        if resume:
+            self.incomplete |= set(resume.get("incomplete") or []) & set(kinds)
         for index, (kind, path, key) in enumerate(KINDS):
             if index < start_at:
                 continue
             first = int(resume.get("page") or 1) if resume and index == start_at else 1
-            for page in self.client.pages(path, key, params=params[kind], start_page=first):
+            reader = self.client.pages(path, key, params=params[kind], start_page=first)
+            for page in reader:
                 self._store(kind, page.rows, seen_at)
                 self._page_done(kind, page.page_no + 1)
+            if not reader.complete:
+                self.incomplete.add(kind)
+                logger.warning(
+                    "HaloPSA sync read fewer rows than HaloPSA counted; nothing of this kind marked gone",
+                    extra={"portal": self.portal.pk, "kind": kind},
+                )
         self._mark_gone(self.run.generation_started_at)
 
     def _reread_held(self) -> None:
@@ -220,17 +243,22 @@ class _Run:
             )
 
     def _mark_gone(self, since) -> None:
-        """After a complete pass: synced rows HaloPSA no longer lists are kept, marked inactive or void."""
+        """After a complete pass: synced rows HaloPSA no longer lists are kept, marked inactive or void.
+
+        Each kind only when its own pass was complete: a short answer for one list says nothing about
+        the rows of another."""
         portal = self.portal
-        Customer.objects.filter(
-            portal=portal, halo_id__isnull=False, halo_seen_at__lt=since, inactive=False
-        ).update(inactive=True)
-        gone = Contact.objects.filter(
-            customer__portal=portal, halo_id__isnull=False, halo_seen_at__lt=since, inactive=False
-        )
-        self.totals["contacts"].revoked_emails |= set(gone.values_list("email", flat=True))
-        gone.update(inactive=True)
-        if (
+        if "customers" not in self.incomplete:
+            Customer.objects.filter(
+                portal=portal, halo_id__isnull=False, halo_seen_at__lt=since, inactive=False
+            ).update(inactive=True)
+        if "contacts" not in self.incomplete:
+            gone = Contact.objects.filter(
+                customer__portal=portal, halo_id__isnull=False, halo_seen_at__lt=since, inactive=False
+            )
+            self.totals["contacts"].revoked_emails |= set(gone.values_list("email", flat=True))
+            gone.update(inactive=True)
+        if "invoices" not in self.incomplete and (
             Invoice.objects.filter(customer__portal=portal, halo_id__isnull=False, halo_seen_at__lt=since)
             .exclude(status=Invoice.Status.VOID)
             .update(status=Invoice.Status.VOID, balance=upserts.ZERO)

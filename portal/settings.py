@@ -352,6 +352,8 @@ OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG  # the library's own next check; ours is
 # --- HaloPSA API -----------------------------------------------------------------------------
 HALO_USER_AGENT = "BillingPortal/1.0 (HaloPSA invoice sync)"
 HALO_PAGE_SIZE = env.int("HALO_PAGE_SIZE", default=500)
+#: A bound on one pass of one list, whatever HaloPSA answers (5,000,000 rows at the default page size).
+HALO_MAX_PAGES = env.int("HALO_MAX_PAGES", default=10_000)
 HALO_REQUESTS_PER_MINUTE = env.int("HALO_REQUESTS_PER_MINUTE", default=300)
 HALO_MAX_RETRIES = env.int("HALO_MAX_RETRIES", default=5)
 HALO_BACKOFF_BASE_SECONDS = env.float("HALO_BACKOFF_BASE_SECONDS", default=1.0)
