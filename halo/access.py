@@ -2,7 +2,8 @@
 user (for that email, at one of the portal's customers) must be active with ``canaccessinvoices``.
 
 The synced flag is the source; when it is older than ``HALO_ACCESS_MAX_AGE_SECONDS`` one API call
-(``GET /api/Users?search=<email>``) refreshes it. When HaloPSA cannot be asked, the synced flag decides
+(``GET /api/Users?search=<email>``, interactive: a few seconds at most, no retries) refreshes it. When
+HaloPSA cannot be asked, or answers with something that is not a list of users, the synced flag decides
 and the log says so. The sign-in flows call ``invoice_access_at_signin`` and nothing else of this app.
 """
 
@@ -19,6 +20,7 @@ from portal.models import Contact, Portal
 
 from . import upserts
 from .client import HaloAPIError, HaloClient
+from .rows import int_value
 from .selectors import halo_connection_for_portal
 
 logger = logging.getLogger(__name__)
@@ -61,24 +63,34 @@ def invoice_access_at_signin(*, portal: Portal, email: str) -> InvoiceAccess:
     if not stale:
         return InvoiceAccess(_allowed(portal, address), "halo_synced")
     try:
-        data = HaloClient(connection).get("Users", {"search": address, "includeinactive": "true"})
-    except HaloAPIError as exc:
-        logger.warning(
-            "HaloPSA unreachable at sign-in; the synced invoice-access flag decides",
-            extra={"portal": portal.pk, "reason": exc.reason},
+        data = HaloClient(connection, interactive=True).get(
+            "Users", {"search": address, "includeinactive": "true"}
         )
-        return InvoiceAccess(_allowed(portal, address), "halo_unreachable")
+    except HaloAPIError as exc:
+        return _unreachable(portal, address, exc.reason)
     rows = data.get("users") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        # An error object with HTTP 200, or a list without its key: not an answer that "this email has
+        # no HaloPSA user". Read as one, it would take everyone's access away while HaloPSA misbehaves.
+        return _unreachable(portal, address, "bad_answer")
     rows = [
-        r
-        for r in rows or []
-        if isinstance(r, dict) and str(r.get("emailaddress", "")).strip().lower() == address
+        r for r in rows if isinstance(r, dict) and str(r.get("emailaddress", "")).strip().lower() == address
     ]
-    if rows:
-        upserts.contacts_upsert(portal=portal, rows=rows, seen_at=timezone.now())
-    # Users HaloPSA no longer lists for this email lose access now, not at the next full sync.
-    known = {upserts._int(r.get("id")) for r in rows}
+    # Users HaloPSA no longer lists for this email lose access now, not at the next full sync; first,
+    # so that a user deleted and created again with this email takes the old row over below.
+    known = {int_value(r.get("id")) for r in rows}
     _contacts(portal, address).exclude(halo_id__in=known).update(
         inactive=True, halo_checked_at=timezone.now()
     )
+    if rows:
+        upserts.contacts_upsert(portal=portal, rows=rows, seen_at=timezone.now())
     return InvoiceAccess(_allowed(portal, address), "halo_live")
+
+
+def _unreachable(portal: Portal, address: str, reason: str) -> InvoiceAccess:
+    """HaloPSA could not say: the synced flag decides, and nothing is written on the strength of it."""
+    logger.warning(
+        "HaloPSA could not be asked at sign-in; the synced invoice-access flag decides",
+        extra={"portal": portal.pk, "reason": reason},
+    )
+    return InvoiceAccess(_allowed(portal, address), "halo_unreachable")

@@ -9,11 +9,15 @@
 - 429 and 503 retried after ``Retry-After`` (or exponential back-off), a bounded number of times;
 - a per-portal ceiling on requests per minute, counted in the cache, so several workers together
   stay under it;
-- a ``User-Agent`` naming the product, so the MSP's HaloPSA admin knows who is calling.
+- a ``User-Agent`` naming the product, so the MSP's HaloPSA admin knows who is calling;
+- ``interactive=True`` for a call a person waits on (the sign-in check, a PDF, an admin action): one
+  total budget of ``HALO_INTERACTIVE_SECONDS``, no 429/503 retries and no waiting out the ceiling,
+  so a throttled HaloPSA costs them a friendly fallback, not minutes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 503}
 TOKEN_EARLY_SECONDS = 60
+#: A token is never kept longer than this, whatever ``expires_in`` says.
+TOKEN_MAX_SECONDS = 24 * 3600
 MAX_JSON_BYTES = 8 * 1024 * 1024
 
 
@@ -57,10 +63,17 @@ class Page:
 
 
 class HaloClient:
-    def __init__(self, connection: HaloConnection, *, sleep=time.sleep):
+    def __init__(self, connection: HaloConnection, *, interactive: bool = False, sleep=time.sleep):
         self.connection = connection
+        self.interactive = interactive
         self.calls = 0
         self._sleep = sleep
+
+    def _budget(self):
+        """A person waiting: the token and the call together get ``HALO_INTERACTIVE_SECONDS`` at most."""
+        if self.interactive:
+            return outbound.budget(settings.HALO_INTERACTIVE_SECONDS)
+        return contextlib.nullcontext()
 
     # --- token ---------------------------------------------------------------------------------
     def _token_key(self) -> str:
@@ -74,17 +87,18 @@ class HaloClient:
             return cached
         c = self.connection
         url = c.token_url + (f"?tenant={c.tenant}" if c.tenant else "")
-        response = self._send(
-            "POST",
-            url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": c.client_id,
-                "client_secret": c.client_secret,
-                "scope": c.scope,
-            },
-            authed=False,
-        )
+        with self._budget():
+            response = self._send(
+                "POST",
+                url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "scope": c.scope,
+                },
+                authed=False,
+            )
         if response.status_code != 200:
             error = _json_or_empty(response).get("error", "")
             if error in {"invalid_client", "unauthorized_client"}:
@@ -110,8 +124,8 @@ class HaloClient:
         if not isinstance(token, str) or not token:
             raise HaloAPIError("token_refused", "The token endpoint answered without an access token.")
         try:
-            lifetime = int(data.get("expires_in") or 3600)
-        except (TypeError, ValueError):
+            lifetime = min(int(data.get("expires_in") or 3600), TOKEN_MAX_SECONDS)
+        except (TypeError, ValueError, OverflowError, ArithmeticError):  # "Infinity", NaN, garbage
             lifetime = 3600
         if lifetime > TOKEN_EARLY_SECONDS:
             _cache_call(cache.set, self._token_key(), token, lifetime - TOKEN_EARLY_SECONDS)
@@ -137,6 +151,8 @@ class HaloClient:
                 return
             if used <= ceiling:
                 return
+            if self.interactive:  # a person is waiting: never sleep out the minute for them
+                break
             self._sleep(max(0.05, 60 - time.time() % 60))
         raise HaloAPIError("rate_limited", "This portal's request ceiling for HaloPSA is used up; try later.")
 
@@ -144,7 +160,7 @@ class HaloClient:
         headers = {"User-Agent": settings.HALO_USER_AGENT, "Accept": "application/json"}
         headers.update(kwargs.pop("headers", {}))
         max_bytes = kwargs.pop("max_bytes", MAX_JSON_BYTES)
-        max_retries = kwargs.pop("max_retries", settings.HALO_MAX_RETRIES)
+        max_retries = kwargs.pop("max_retries", 0 if self.interactive else settings.HALO_MAX_RETRIES)
         retried_token = False
         for attempt in range(max_retries + 1):
             if authed:
@@ -178,7 +194,8 @@ class HaloClient:
 
     def get(self, path: str, params: dict | None = None) -> dict | list:
         url = f"{self.connection.api_url.rstrip('/')}/{path}"
-        response = self._send("GET", url, params=params or {})
+        with self._budget():
+            response = self._send("GET", url, params=params or {})
         return _checked_json(response, path)
 
     def post(
@@ -190,7 +207,8 @@ class HaloClient:
         kwargs = {"max_bytes": max_bytes} if max_bytes else {}
         if not retry:
             kwargs["max_retries"] = 0
-        response = self._send("POST", url, json=payload, **kwargs)
+        with self._budget():
+            response = self._send("POST", url, json=payload, **kwargs)
         if raw:
             if response.status_code != 200:
                 raise _status_error(response, path)
@@ -312,7 +330,7 @@ def _retry_delay(response, attempt: int) -> float:
 def _json_or_empty(response) -> dict:
     try:
         data = json.loads(response.content, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -338,5 +356,5 @@ def _checked_json(response, path: str):
         raise _status_error(response, path)
     try:
         return json.loads(response.content, parse_float=Decimal)
-    except ValueError as exc:
-        raise HaloAPIError("not_json", f"/{path} did not answer with JSON.") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python can read
+        raise HaloAPIError("not_json", f"/{path} did not answer with JSON we can read.") from exc

@@ -30,7 +30,7 @@ class ConnectionTestResult:
 
 def halo_connection_test(*, connection: HaloConnection) -> ConnectionTestResult:
     result = ConnectionTestResult()
-    client = HaloClient(connection)
+    client = HaloClient(connection, interactive=True)  # an admin is waiting on the result
     _cache_call(cache.delete, client._token_key())  # test the credentials themselves, not a cached token
     try:
         client.token()
@@ -56,5 +56,6 @@ def halo_connection_test(*, connection: HaloConnection) -> ConnectionTestResult:
         except HaloAPIError as exc:
             result.steps.append(Step(path, False, exc.message))
             continue
-        result.steps.append(Step(path, True, f"{page.record_count} records."))
+        count = page.record_count if page.record_count is not None else f"{len(page.rows)}+"
+        result.steps.append(Step(path, True, f"{count} records."))
     return result

@@ -44,7 +44,7 @@ def invoice_pdf_fetch(*, invoice: Invoice) -> None:
     if connection is None:
         raise InvoicePDFUnavailable(404, "This invoice has no PDF.")
     try:
-        response = HaloClient(connection).post(
+        response = HaloClient(connection, interactive=True).post(
             f"Invoice/PDF/{invoice.halo_id}", {}, raw=True, max_bytes=settings.HALO_PDF_MAX_BYTES
         )
     except HaloAPIError as exc:

@@ -1,7 +1,8 @@
 """Re-read one record named by a webhook (or a sign-in) through the API: the payload is only a hint.
 
 Replays and out-of-order deliveries are harmless: whatever the webhook said, what HaloPSA answers now is
-what is stored. A record HaloPSA no longer has is kept, marked void (invoices) or inactive.
+what is stored. A record HaloPSA no longer has (HTTP 404, nothing else) is kept, marked void (invoices)
+or inactive.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def halo_object_refresh_run(
         if exc.status != 404:
             return f"error: {exc.message}"
         row = None
-    if row is None or not isinstance(row, dict):
+    if row is not None and not isinstance(row, dict):
+        # Only a 404 says the record is gone: an empty list or a string with HTTP 200 is HaloPSA (or a
+        # proxy) misbehaving, and voiding an invoice or ending access on it would lose data.
+        return f"error: /{path}/{int(object_id)} did not answer with a record."
+    if row is None:
         if kind == "invoice":
             upserts.invoice_void(portal=portal, halo_id=object_id)
         elif kind == "client":

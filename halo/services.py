@@ -100,11 +100,15 @@ def halo_webhook_register(*, connection: HaloConnection) -> dict:
     Basic authentication with the connection's username and secret; the events are the objects the sync
     reads. Optional: an admin may instead paste the URL and secret into HaloPSA by hand.
     """
-    from .client import HaloClient
+    from .client import HaloAPIError, HaloClient
 
-    client = HaloClient(connection)
+    client = HaloClient(connection, interactive=True)  # an admin is waiting on the action
     existing = client.get("Webhook")
-    rows = existing if isinstance(existing, list) else (existing or {}).get("webhooks", [])
+    rows = existing if isinstance(existing, list) else None
+    if isinstance(existing, dict):
+        rows = existing.get("webhooks", [])
+    if not isinstance(rows, list):  # unreadable: registering now could add a second webhook
+        raise HaloAPIError("bad_answer", "/Webhook did not answer with a list of webhooks.")
     hook_id = next(
         (r.get("id") for r in rows if isinstance(r, dict) and r.get("url") == connection.webhook_url), None
     )

@@ -28,6 +28,7 @@ from portal.models import Contact, Customer, Invoice
 from . import upserts
 from .client import HaloAPIError, HaloClient
 from .models import HaloConnection, SyncRun
+from .rows import datetime_value
 from .sessions import invoice_access_sessions_end
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,10 @@ class _Run:
                     extra={"portal": self.portal.pk, "kind": kind},
                 )
         self._mark_gone(self.run.generation_started_at)
+        deferred = self.totals["contacts"].deferred
+        if deferred:  # users whose email a contact now marked gone held: they can take its row over
+            self.totals["contacts"].deferred = []
+            self._store("contacts", deferred, seen_at)
 
     def _reread_held(self) -> None:
         """Invoices whose amounts a page could not settle (a write-back HaloPSA recorded while the run read
@@ -277,7 +282,7 @@ class _Run:
                 self._page_done(kind, page.page_no + 1)
         params = {"postedonly": "true", "includelines": "true", "order": "last_modified", "orderdesc": "true"}
         for page in self.client.pages("Invoice", "invoices", params=params):
-            fresh = [r for r in page.rows if (upserts._datetime(r.get("last_modified")) or since) >= since]
+            fresh = [r for r in page.rows if (datetime_value(r.get("last_modified")) or since) >= since]
             self._store("invoices", fresh, seen_at)
             self._page_done("invoices", page.page_no + 1)
             if len(fresh) < len(page.rows):

@@ -1,27 +1,37 @@
 """One page of HaloPSA rows into the portal's tables: idempotent upserts keyed by (portal, HaloPSA id).
 
 Each function takes a page of rows as HaloPSA answers them, writes it with ``bulk_create`` and
-``bulk_update`` in one transaction and returns the counts. Unknown values are stored, not fatal; a row
-that cannot be stored (no email, unknown client) is skipped and counted, never a crash. Rows typed into
+``bulk_update`` in one transaction and returns the counts. Values are read by ``rows`` (strictly: what
+the columns cannot hold is refused there); a row that cannot be stored (no email, unknown client, an
+impossible date or amount) is skipped and counted, never a crash, and the portal's copy of it is kept. Rows typed into
 the admin before the connection existed are adopted when they match (same name / email / number).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice, Payment, Portal
 
 from .client import payment_reference
+from .rows import (
+    ZERO,
+    BadValue,
+    bool_value,
+    date_value,
+    int_value,
+    invoice_values,
+    money_value,
+    text_value,
+)
 
-ZERO = Decimal("0.00")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +47,9 @@ class Counts:
     #: HaloPSA ids of invoices whose amounts were kept as the portal has them: the page may have been read
     #: before HaloPSA recorded a payment the portal wrote back (the sync reads them once more).
     held: set[int] = field(default_factory=set)
+    #: Users skipped because another synced contact of their customer has their email: stored again once
+    #: that contact is inactive (a HaloPSA user deleted and created again with the same email).
+    deferred: list[dict] = field(default_factory=list)
 
     def add(self, other: Counts) -> None:
         self.created += other.created
@@ -46,6 +59,7 @@ class Counts:
         self.revoked_emails |= other.revoked_emails
         self.paid_changed |= other.paid_changed
         self.held |= other.held
+        self.deferred += other.deferred
 
     def as_dict(self) -> dict:
         return {
@@ -56,37 +70,22 @@ class Counts:
         }
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def _bad_row(kind: str, halo_id: int | None, exc: Exception, counts: Counts, kept: set[int]) -> None:
+    """One row HaloPSA holds that the portal cannot store: skipped and counted, never the page's end.
+
+    The portal's own copy (if any) is kept as it was and still counts as listed (``kept``), so a full
+    sync does not void an invoice or end access because HaloPSA holds a value we cannot read.
+    """
+    counts.skipped += 1
+    if halo_id is not None:
+        kept.add(halo_id)
+    reason = exc.field if isinstance(exc, BadValue) else exc.__class__.__name__
+    logger.warning("HaloPSA row skipped", extra={"kind": kind, "halo_id": halo_id, "reason": reason})
 
 
-def _money(value) -> Decimal:
-    try:
-        amount = Decimal(str(value if value is not None else "0"))
-    except (InvalidOperation, ValueError):
-        return ZERO
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() else ZERO
-
-
-def _date(value) -> date | None:
-    when = _datetime(value)
-    return when.date() if when else None
-
-
-def _datetime(value) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    when = parse_datetime(value.replace("Z", "+00:00"))
-    if when is None:
-        return None
-    return timezone.make_aware(when, timezone.get_current_timezone()) if timezone.is_naive(when) else when
-
-
-def _bool(value) -> bool:
-    return value is True or str(value).lower() in {"true", "1"}
+def _still_listed(queryset, kept: set[int], seen_at: datetime) -> None:
+    if kept:
+        queryset.filter(halo_id__in=kept).update(halo_seen_at=seen_at)
 
 
 def _write(model, creates: list, updates: list, fields: list[str]) -> None:
@@ -111,34 +110,35 @@ CUSTOMER_FIELDS = ["name", "inactive", "halo_id", "external_id"]
 
 @transaction.atomic
 def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> Counts:
-    counts = Counts()
+    counts, kept = Counts(), set()
     wanted = {}
     for row in rows:
-        halo_id, name = _int(row.get("id")), str(row.get("name") or "").strip()[:200]
+        halo_id, name = int_value(row.get("id")), text_value(row.get("name"), 1000).strip()[:200]
         if halo_id is None or not name:
-            counts.skipped += 1
+            _bad_row("client", halo_id, BadValue("id" if halo_id is None else "name"), counts, kept)
             continue
-        wanted[halo_id] = {"name": name, "inactive": _bool(row.get("inactive"))}
+        wanted[halo_id] = {"name": name, "inactive": bool_value(row.get("inactive"))}
     existing = {c.halo_id: c for c in Customer.objects.filter(portal=portal, halo_id__in=wanted)}
-    names_taken = dict(
-        Customer.objects.filter(portal=portal, name__in=[v["name"] for v in wanted.values()])
+    names = [v["name"] for v in wanted.values()]
+    names_taken = set(
+        Customer.objects.filter(portal=portal, name__in=names)
         .exclude(halo_id__in=wanted)
-        .values_list("name", "halo_id")
+        .values_list("name", flat=True)
     )
-    manual = {
-        c.name: c
-        for c in Customer.objects.filter(
-            portal=portal, halo_id__isnull=True, name__in=[v["name"] for v in wanted.values()]
-        )
-    }
+    manual = {c.name: c for c in Customer.objects.filter(portal=portal, halo_id__isnull=True, name__in=names)}
     creates, updates, page_names = [], [], set()
     for halo_id, values in wanted.items():
         name = values["name"]
-        if name in page_names or (name in names_taken and names_taken[name] is not None):
-            values["name"] = f"{name[:185]} (#{halo_id})"  # two HaloPSA clients with one name
+        customer = existing.get(halo_id)
+        adopt = customer is None and name not in page_names and name in manual
+        if adopt:
+            customer = manual.pop(name)  # the customer typed into the admin before the connection
+        elif name in page_names or name in names_taken:
+            # Another customer has the name (a second HaloPSA client, or one typed into the admin that a
+            # renamed client now matches): names are unique per portal, so this one says which it is.
+            values["name"] = f"{name[:185]} (#{halo_id})"
         page_names.add(values["name"])
         values.update(halo_id=halo_id, external_id=str(halo_id))
-        customer = existing.get(halo_id) or manual.pop(name, None)
         if customer is None:
             creates.append(Customer(portal=portal, halo_seen_at=seen_at, **values))
             counts.created += 1
@@ -151,6 +151,7 @@ def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> 
         else:
             counts.unchanged += 1
     _write(Customer, creates, updates, [*CUSTOMER_FIELDS, "halo_seen_at"])
+    _still_listed(Customer.objects.filter(portal=portal), kept, seen_at)
     return counts
 
 
@@ -166,23 +167,33 @@ CONTACT_FIELDS = ["customer", "email", "name", "inactive", "can_view_invoices", 
 def contacts_upsert(
     *, portal: Portal, rows: list[dict], seen_at: datetime, now: datetime | None = None
 ) -> Counts:
+    """One contact per (customer, email): the portal's sign-in is by email.
+
+    A user whose email another synced contact of the customer has is skipped: the first one counts. If
+    that contact is inactive (its HaloPSA user deleted, this one created again with the same email), the
+    new user takes its row over, so the person keeps their access. A contact whose email HaloPSA changed
+    to one another contact has loses access at the old address (HaloPSA no longer gives it that email).
+    """
     counts, now = Counts(), now or timezone.now()
-    customers = _customers_by_halo_id(portal, (_int(r.get("client_id")) for r in rows))
-    wanted = {}
+    customers = _customers_by_halo_id(portal, (int_value(r.get("client_id")) for r in rows))
+    wanted, raw = {}, {}
     for row in rows:
-        halo_id = _int(row.get("id"))
-        email = str(row.get("emailaddress") or "").strip().lower()
-        customer = customers.get(_int(row.get("client_id")))
+        halo_id = int_value(row.get("id"))
+        email = text_value(row.get("emailaddress"), 1000).strip().lower()
+        customer = customers.get(int_value(row.get("client_id")))
         if halo_id is None or not email or "@" not in email or len(email) > 254 or customer is None:
-            counts.skipped += 1
+            counts.skipped += 1  # not kept as listed: without that email or customer, access ends
             continue
-        wanted[halo_id] = {
-            "customer": customer,
-            "email": email,
-            "name": str(row.get("name") or "")[:200],
-            "inactive": _bool(row.get("inactive")),
-            "can_view_invoices": _bool(row.get("canaccessinvoices")),
-        }
+        wanted[halo_id], raw[halo_id] = (
+            {
+                "customer": customer,
+                "email": email,
+                "name": text_value(row.get("name"), 200),
+                "inactive": bool_value(row.get("inactive")),
+                "can_view_invoices": bool_value(row.get("canaccessinvoices")),
+            },
+            row,
+        )
     existing = {
         c.halo_id: c
         for c in Contact.objects.filter(customer__portal=portal, halo_id__in=wanted).select_related(
@@ -199,11 +210,22 @@ def contacts_upsert(
     creates, updates, page_pairs = [], [], set()
     for halo_id, values in wanted.items():
         pair = (values["customer"].pk, values["email"])
-        contact = existing.get(halo_id)
-        if contact is None and pair in taken and taken[pair].halo_id is None:
-            contact = taken.pop(pair)  # adopt the contact typed into the admin
-        elif pair in page_pairs or (pair in taken and contact is None):
+        contact, holder = existing.get(halo_id), taken.get(pair)
+        if (
+            contact is None
+            and pair not in page_pairs
+            and holder
+            and (holder.halo_id is None or holder.inactive)
+        ):
+            contact = taken.pop(pair)  # typed into the admin, or left by a deleted HaloPSA user
+        elif pair in page_pairs or pair in taken:
             counts.skipped += 1  # the same email twice for one customer: the first one counts
+            if contact is None:
+                counts.deferred.append(raw[halo_id])
+            elif not contact.inactive:
+                contact.inactive, contact.halo_checked_at, contact.halo_seen_at = True, now, seen_at
+                counts.revoked_emails.add(contact.email)
+                updates.append(contact)
             continue
         page_pairs.add(pair)
         values.update(halo_id=halo_id, halo_checked_at=now)
@@ -212,10 +234,13 @@ def contacts_upsert(
             counts.created += 1
             continue
         was_allowed = contact.can_view_invoices and not contact.inactive
+        old_email = contact.email
         changed = _apply(contact, {k: v for k, v in values.items() if k != "halo_checked_at"})
         contact.halo_checked_at, contact.halo_seen_at = now, seen_at
-        if was_allowed and not (contact.can_view_invoices and not contact.inactive):
-            counts.revoked_emails.add(contact.email)
+        if was_allowed and (
+            old_email != contact.email or not (contact.can_view_invoices and not contact.inactive)
+        ):
+            counts.revoked_emails.add(old_email)
         updates.append(contact)
         counts.updated += changed
         counts.unchanged += not changed
@@ -230,56 +255,23 @@ INVOICE_FIELDS = [
 ]  # fmt: skip
 
 
-def invoice_values(row: dict, customer: Customer, *, today: date) -> dict | None:
-    issued = _date(row.get("invoice_date"))
-    if issued is None:
-        return None
-    due = _date(row.get("duedate")) or issued
-    total, paid = _money(row.get("total")), _money(row.get("amountpaid"))
-    due_amount = _money(row.get("amountdue")) if row.get("amountdue") is not None else total - paid
-    balance = max(ZERO, min(due_amount, max(total, ZERO)))
-    if balance == ZERO:
-        status = Invoice.Status.PAID
-    elif due < today:
-        status = Invoice.Status.OVERDUE
-    else:
-        status = Invoice.Status.OPEN
-    currency = str(row.get("currency_code") or "USD").strip().upper()[:3] or "USD"
-    lines = [
-        {k: (str(v) if isinstance(v, Decimal) else v) for k, v in line.items()}
-        for line in row.get("lines") or []
-        if isinstance(line, dict)
-    ]
-    return {
-        "customer": customer,
-        "number": str(row.get("invoicenumber") or row.get("id"))[:50],
-        "issued_on": issued,
-        "due_on": max(due, issued),
-        "currency": currency,
-        "total": total,
-        "balance": balance,
-        "status": status,
-        "tax_total": _money(row.get("tax_total")),
-        "amount_paid": paid,
-        "halo_payment_status": _int(row.get("paymentstatus")),
-        "lines": lines,
-        "halo_last_modified": _datetime(row.get("last_modified")),
-    }
-
-
 @transaction.atomic
 def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> Counts:
-    counts, today = Counts(), timezone.localdate()
-    customers = _customers_by_halo_id(portal, (_int(r.get("client_id")) for r in rows))
+    counts, today, kept = Counts(), timezone.localdate(), set()
+    customers = _customers_by_halo_id(portal, (int_value(r.get("client_id")) for r in rows))
     wanted = {}
     for row in rows:
-        halo_id, customer = _int(row.get("id")), customers.get(_int(row.get("client_id")))
-        if row.get("posted") is False:
-            counts.skipped += 1  # drafts are not the customer's business yet
+        halo_id, customer = int_value(row.get("id")), customers.get(int_value(row.get("client_id")))
+        if row.get("posted") is False or halo_id is None or customer is None:
+            counts.skipped += 1  # a draft is not the customer's business yet; no id or customer, no row
             continue
-        values = invoice_values(row, customer, today=today) if customer and halo_id is not None else None
+        try:
+            values = invoice_values(row, customer, today=today)
+        except Exception as exc:  # one row must never end the page (see rows.py)
+            _bad_row("invoice", halo_id, exc, counts, kept)
+            continue
         if values is None:
-            counts.skipped += 1
+            _bad_row("invoice", halo_id, BadValue("invoice_date"), counts, kept)
             continue
         wanted[halo_id] = values
     # Locked (in id order, as the payment settlement locks them): a payment settling now either commits
@@ -324,6 +316,7 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
         counts.updated += changed
         counts.unchanged += not changed
     _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"])
+    _still_listed(Invoice.objects.filter(customer__portal=portal), kept, seen_at)
     if creates or counts.updated:
         invoice_figures_changed(portal_id=portal.pk)  # bulk writes send no signals
     return counts
@@ -400,19 +393,23 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
     invoices = {
         i.halo_id: i
         for i in Invoice.objects.filter(
-            customer__portal=portal, halo_id__in={_int(r.get("invoice_id")) for r in rows}
+            customer__portal=portal, halo_id__in={int_value(r.get("invoice_id")) for r in rows}
         )
     }
     wanted, references = {}, {}
     for row in rows:
-        halo_id, invoice = _int(row.get("id")), invoices.get(_int(row.get("invoice_id")))
-        amount, paid_on = _money(row.get("amount")), _date(row.get("date"))
+        halo_id, invoice = int_value(row.get("id")), invoices.get(int_value(row.get("invoice_id")))
+        try:
+            amount, paid_on = money_value(row.get("amount"), field="amount"), date_value(row.get("date"))
+        except BadValue as exc:
+            _bad_row("payment", halo_id, exc, counts, set())
+            continue
         if halo_id is None or invoice is None or amount <= ZERO or paid_on is None:
             counts.skipped += 1
             continue
         wanted[halo_id] = {"invoice": invoice, "amount": amount, "paid_on": paid_on,
-                           "method": str(row.get("method") or "")[:50]}  # fmt: skip
-        references[halo_id] = payment_reference(row)
+                           "method": text_value(row.get("method"), 50)}  # fmt: skip
+        references[halo_id] = text_value(payment_reference(row), 255)
     existing = {
         p.halo_id: p for p in Payment.objects.filter(invoice__customer__portal=portal, halo_id__in=wanted)
     }

@@ -50,7 +50,7 @@ def webhook_authenticated(*, connection: HaloConnection, authorization: str) -> 
 def _hint(body: bytes) -> tuple[str, int | None]:
     try:
         data = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python reads
         return "", None
     if isinstance(data, list) and data and isinstance(data[0], dict):
         data = data[0]
@@ -66,7 +66,7 @@ def _hint(body: bytes) -> tuple[str, int | None]:
     for key in ID_KEYS:
         try:
             object_id = int(data.get(key))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e400
             continue
         if 0 < object_id < 2**31:
             break

@@ -359,6 +359,8 @@ HALO_MAX_RETRIES = env.int("HALO_MAX_RETRIES", default=5)
 HALO_BACKOFF_BASE_SECONDS = env.float("HALO_BACKOFF_BASE_SECONDS", default=1.0)
 HALO_BACKOFF_MAX_SECONDS = env.float("HALO_BACKOFF_MAX_SECONDS", default=30.0)
 HALO_REQUEST_TIMEOUT = env.float("HALO_REQUEST_TIMEOUT", default=20.0)
+#: What a call a person waits on (sign-in check, PDF, admin action) may take in all, token included.
+HALO_INTERACTIVE_SECONDS = env.float("HALO_INTERACTIVE_SECONDS", default=8.0)
 HALO_SYNC_OVERLAP_SECONDS = env.int("HALO_SYNC_OVERLAP_SECONDS", default=120)
 HALO_SYNC_LOCK_SECONDS = env.int("HALO_SYNC_LOCK_SECONDS", default=15 * 60)
 HALO_FULL_SYNC_HOURS = env.int("HALO_FULL_SYNC_HOURS", default=24)
