@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
+
+from portal import outbound
 
 from .client import HaloAPIError, HaloClient, _cache_call
 from .models import HaloConnection
@@ -29,6 +32,12 @@ class ConnectionTestResult:
 
 
 def halo_connection_test(*, connection: HaloConnection) -> ConnectionTestResult:
+    """All steps share one budget (``HALO_INTERACTIVE_SECONDS``): the admin waits on the page."""
+    with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):
+        return _steps(connection)
+
+
+def _steps(connection: HaloConnection) -> ConnectionTestResult:
     result = ConnectionTestResult()
     client = HaloClient(connection, interactive=True)  # an admin is waiting on the result
     _cache_call(cache.delete, client._token_key())  # test the credentials themselves, not a cached token

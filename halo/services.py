@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -102,26 +103,26 @@ def halo_webhook_register(*, connection: HaloConnection) -> dict:
     """
     from .client import HaloAPIError, HaloClient
 
-    client = HaloClient(connection, interactive=True)  # an admin is waiting on the action
-    existing = client.get("Webhook")
-    rows = existing if isinstance(existing, list) else None
-    if isinstance(existing, dict):
-        rows = existing.get("webhooks", [])
-    if not isinstance(rows, list):  # unreadable: registering now could add a second webhook
-        raise HaloAPIError("bad_answer", "/Webhook did not answer with a list of webhooks.")
-    hook_id = next(
-        (r.get("id") for r in rows if isinstance(r, dict) and r.get("url") == connection.webhook_url), None
-    )
-    payload = {
-        "url": connection.webhook_url,
-        "events": ["invoice_updated", "invoice_deleted", "client_updated", "client_deleted", "user_updated",
-                   "user_deleted"],
-        "active": True,
-        "authentication_type": "basic",
-        "basic_username": connection.webhook_username,
-        "basic_password": connection.webhook_secret,
-    }  # fmt: skip
-    if hook_id:
-        payload["id"] = hook_id
-    saved = client.post("Webhook", [payload])
-    return saved[0] if isinstance(saved, list) and saved else {}
+    with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):  # an admin is waiting on the action
+        client = HaloClient(connection, interactive=True)
+        existing = client.get("Webhook")
+        rows = existing.get("webhooks") if isinstance(existing, dict) else existing
+        if not isinstance(rows, list):  # unreadable: registering now could add a second webhook
+            raise HaloAPIError("bad_answer", "/Webhook did not answer with a list of webhooks.")
+        hook_id = next(
+            (r.get("id") for r in rows if isinstance(r, dict) and r.get("url") == connection.webhook_url),
+            None,
+        )
+        payload = {
+            "url": connection.webhook_url,
+            "events": ["invoice_updated", "invoice_deleted", "client_updated", "client_deleted", "user_updated",
+                       "user_deleted"],
+            "active": True,
+            "authentication_type": "basic",
+            "basic_username": connection.webhook_username,
+            "basic_password": connection.webhook_secret,
+        }  # fmt: skip
+        if hook_id:
+            payload["id"] = hook_id
+        saved = client.post("Webhook", [payload])
+        return saved[0] if isinstance(saved, list) and saved else {}

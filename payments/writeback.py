@@ -180,7 +180,7 @@ def _halo_id(answer) -> int | None:
     first = answer[0] if isinstance(answer, list) and answer else answer
     try:
         return int(first.get("id")) if isinstance(first, dict) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an id of Infinity
         return None
 
 

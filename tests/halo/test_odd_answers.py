@@ -4,6 +4,7 @@ What HaloPSA cannot answer properly never takes anything away: the synced flag d
 record is gone only on a 404, and a person gets an answer at once instead of waiting out retries.
 """
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from halo.access import invoice_access_at_signin
+from halo.client import HaloAPIError
+from halo.connection_test import halo_connection_test
 from halo.models import SyncRun, WebhookDelivery
 from halo.refresh import halo_object_refresh_run
+from halo.services import halo_webhook_register
 from halo.sync import halo_sync_run
 from portal.models import Contact, Invoice, Portal
 from tests.docserver import docserver_fixture  # noqa: F401
@@ -179,3 +183,32 @@ def test_a_throttled_pdf_gets_the_friendly_page_after_one_request(client, portal
     assert response.status_code == 503
     assert b"could not provide the PDF just now" in response.content
     assert len(docserver.requests_to("/api/Invoice/PDF/1001")) == 1
+
+
+def test_registering_the_webhook_over_an_unreadable_list_adds_none(portal, docserver):
+    conn = connect(portal, docserver)
+    docserver.routes["/api/Webhook"] = lambda query: answer({"error": "busy"})
+    with pytest.raises(HaloAPIError, match="did not answer with a list of webhooks"):
+        halo_webhook_register(connection=conn)
+    assert [r.method for r in docserver.requests_to("/api/Webhook")] == ["GET"]
+
+
+def test_the_connection_test_shares_one_budget_across_its_steps(portal, docserver, settings):
+    """Each step answers in 0.4 s; with a 1 s budget the admin gets the result after about a second."""
+    settings.HALO_INTERACTIVE_SECONDS = 1.0
+    conn = connect(portal, docserver)
+
+    def slow(doc):
+        def route(query):
+            time.sleep(0.4)
+            return answer(doc)
+
+        return route
+
+    docserver.routes["/api/AuthInfo"] = slow({"tenant_id": "demo"})
+    for path, key in (("Client", "clients"), ("Users", "users"), ("Invoice", "invoices")):
+        docserver.routes[f"/api/{path}"] = slow({key: [], "record_count": 0})
+    result = halo_connection_test(connection=conn)
+    assert not result.ok
+    assert [step.ok for step in result.steps][:2] == [True, True]  # the token and AuthInfo fit
+    assert not result.steps[-1].ok
