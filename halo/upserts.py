@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from portal.invoice_figures import invoice_figures_changed
@@ -88,11 +88,38 @@ def _still_listed(queryset, kept: set[int], seen_at: datetime) -> None:
         queryset.filter(halo_id__in=kept).update(halo_seen_at=seen_at)
 
 
-def _write(model, creates: list, updates: list, fields: list[str]) -> None:
-    if creates:
-        model.objects.bulk_create(creates, batch_size=500)
-    if updates:
-        model.objects.bulk_update(updates, fields, batch_size=500)
+def _write(model, creates: list, updates: list, fields: list[str], counts: Counts) -> None:
+    """The page in a few statements; if the database refuses it, row by row, skipping what it refuses.
+
+    The checks above keep the unique constraints, but HaloPSA can still hand a page the portal cannot
+    store as one statement (two users swapping emails, two clients swapping names: each row clashes
+    with the other's old value). A page that failed whole would fail every later run at the same page.
+    """
+    try:
+        with transaction.atomic():
+            if creates:
+                model.objects.bulk_create(creates, batch_size=500)
+            if updates:
+                model.objects.bulk_update(updates, fields, batch_size=500)
+        return
+    except (IntegrityError, DataError):
+        logger.warning(
+            "HaloPSA page refused as a whole; writing it row by row", extra={"model": model.__name__}
+        )
+    for obj, insert in [*((o, True) for o in creates), *((o, False) for o in updates)]:
+        try:
+            with transaction.atomic():
+                if insert:
+                    obj.pk = None
+                    obj.save(force_insert=True)
+                else:
+                    obj.save(update_fields=fields)
+        except (IntegrityError, DataError):
+            counts.skipped += 1
+            counts.created -= insert
+            logger.warning(
+                "HaloPSA row refused by the database", extra={"model": model.__name__, "halo_id": obj.halo_id}
+            )
 
 
 def _apply(obj, values: dict) -> bool:
@@ -150,7 +177,7 @@ def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> 
             counts.updated += 1
         else:
             counts.unchanged += 1
-    _write(Customer, creates, updates, [*CUSTOMER_FIELDS, "halo_seen_at"])
+    _write(Customer, creates, updates, [*CUSTOMER_FIELDS, "halo_seen_at"], counts)
     _still_listed(Customer.objects.filter(portal=portal), kept, seen_at)
     return counts
 
@@ -208,7 +235,8 @@ def contacts_upsert(
         ).exclude(halo_id__in=wanted)
     }
     creates, updates, page_pairs = [], [], set()
-    for halo_id, values in wanted.items():
+    # Users with a contact first: a user new to the portal never takes an email from one who has it.
+    for halo_id, values in sorted(wanted.items(), key=lambda item: item[0] not in existing):
         pair = (values["customer"].pk, values["email"])
         contact, holder = existing.get(halo_id), taken.get(pair)
         if (
@@ -244,7 +272,7 @@ def contacts_upsert(
         updates.append(contact)
         counts.updated += changed
         counts.unchanged += not changed
-    _write(Contact, creates, updates, [*CONTACT_FIELDS, "halo_seen_at"])
+    _write(Contact, creates, updates, [*CONTACT_FIELDS, "halo_seen_at"], counts)
     return counts
 
 
@@ -315,7 +343,7 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
         updates.append(invoice)
         counts.updated += changed
         counts.unchanged += not changed
-    _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"])
+    _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"], counts)
     _still_listed(Invoice.objects.filter(customer__portal=portal), kept, seen_at)
     if creates or counts.updated:
         invoice_figures_changed(portal_id=portal.pk)  # bulk writes send no signals
@@ -427,7 +455,11 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
         else:
             counts.unchanged += 1
     _write(
-        Payment, creates, updates, ["invoice", "amount", "paid_on", "method", "halo_id", "halo_recorded_at"]
+        Payment,
+        creates,
+        updates,
+        ["invoice", "amount", "paid_on", "method", "halo_id", "halo_recorded_at"],
+        counts,
     )
     return counts
 

@@ -162,3 +162,48 @@ def test_a_stored_invoice_whose_row_went_bad_is_not_voided_by_a_full_sync(portal
     docserver.routes["/api/Invoice"] = paged([row(1), row(2, total="1e30")], "invoices")
     assert halo_sync_run(connection=conn, full=True).status == SyncRun.Status.OK
     assert Invoice.objects.get(halo_id=1002).status == Invoice.Status.OPEN
+
+
+def two_users(**second):
+    return [
+        {"id": 101, "name": "A", "emailaddress": "a@example.com", "client_id": 1, "canaccessinvoices": True},
+        {"id": 102, "name": "B", "emailaddress": "b@example.com", "client_id": 1, "canaccessinvoices": True,
+         **second},
+    ]  # fmt: skip
+
+
+def test_a_new_user_with_an_email_a_contact_of_the_page_has_is_skipped(portal, synced_customer):
+    """HaloPSA lists a new user 100 before user 101, both a@: 101's contact keeps the email."""
+    upserts.contacts_upsert(portal=portal, rows=two_users()[:1], seen_at=timezone.now())
+    newcomer = {**two_users()[0], "id": 100}
+    counts = upserts.contacts_upsert(portal=portal, rows=[newcomer, two_users()[0]], seen_at=timezone.now())
+    assert counts.skipped == 1
+    assert list(Contact.objects.values_list("halo_id", "email", "inactive")) == [
+        (101, "a@example.com", False)
+    ]
+
+
+def test_two_users_swapping_emails_do_not_fail_the_page(portal, synced_customer):
+    """Each update clashes with the other's old email: the database refuses both, the page goes on."""
+    upserts.contacts_upsert(portal=portal, rows=two_users(), seen_at=timezone.now())
+    swapped = [
+        {**two_users()[0], "emailaddress": "b@example.com"},
+        {**two_users()[1], "emailaddress": "a@example.com"},
+    ]
+    third = {"id": 103, "name": "C", "emailaddress": "c@example.com", "client_id": 1}
+    counts = upserts.contacts_upsert(portal=portal, rows=[*swapped, third], seen_at=timezone.now())
+    assert counts.skipped == 2 and counts.created == 1
+    emails = dict(Contact.objects.values_list("halo_id", "email"))
+    assert emails == {101: "a@example.com", 102: "b@example.com", 103: "c@example.com"}
+
+
+def test_two_clients_swapping_names_do_not_fail_the_page(portal):
+    upserts.customers_upsert(
+        portal=portal, rows=[{"id": 1, "name": "A"}, {"id": 2, "name": "B"}], seen_at=timezone.now()
+    )
+    counts = upserts.customers_upsert(
+        portal=portal, rows=[{"id": 1, "name": "B"}, {"id": 2, "name": "A"}, {"id": 3, "name": "C"}],
+        seen_at=timezone.now(),
+    )  # fmt: skip
+    assert counts.skipped == 2 and counts.created == 1
+    assert dict(Customer.objects.values_list("halo_id", "name")) == {1: "A", 2: "B", 3: "C"}
