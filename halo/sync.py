@@ -25,7 +25,7 @@ from django.utils import timezone
 from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice
 
-from . import upserts
+from . import payment_upserts, upserts
 from .client import HaloAPIError, HaloClient
 from .models import HaloConnection, SyncRun
 from .rows import datetime_value
@@ -177,7 +177,7 @@ class _Run:
         elif kind == "invoices":
             counts = upserts.invoices_upsert(portal=self.portal, rows=rows, seen_at=seen_at)
         else:
-            counts = upserts.payments_upsert(portal=self.portal, rows=rows)
+            counts = payment_upserts.payments_upsert(portal=self.portal, rows=rows)
         self.totals[kind].add(counts)
 
     def _page_done(self, kind: str, next_page: int) -> None:
