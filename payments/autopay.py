@@ -29,7 +29,7 @@ from .models import (
     StripeAccount,
     StripeCustomer,
 )
-from .money import to_minor
+from .money import payable_exactly, to_minor
 from .notices import invoice_notice_queue
 from .settlement import card_payment_apply_intent, card_payment_mark_failed
 from .stripe_api import friendly_error, stripe_client
@@ -175,6 +175,12 @@ def autopay_charge_attempt(*, charge_id: int, today: date) -> str:
         charge.attempts += 1
         if account is None or not account.usable or autopay.disabled_at or card.removed_at:
             _record_failure(charge, "AutoPay is off or the card was removed.", today)
+            charge.save(update_fields=["attempts", "state", "next_attempt_on", "last_error", "updated_at"])
+            return charge.state
+        if not payable_exactly(invoice.balance, invoice.currency):  # never charge more or less than due
+            _record_failure(
+                charge, f"The balance has a fraction {invoice.currency} cannot be charged.", today
+            )
             charge.save(update_fields=["attempts", "state", "next_attempt_on", "last_error", "updated_at"])
             return charge.state
         payment = CardPayment.objects.create(

@@ -21,15 +21,22 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import stripe
+from django.conf import settings
 from django.db import transaction
 
+from portal import outbound
 from portal.models import Invoice, Portal
 
 from .models import CardPayment, CardPaymentInvoice, StripeAccount
-from .money import CENT, to_minor
+from .money import CENT, payable_exactly, to_minor
 from .selectors import pending_payment_for_invoices
 from .settlement import card_payment_mark_failed
 from .stripe_api import friendly_error, stripe_client
+
+UNSURE_MESSAGE = (
+    "We could not hear back from the payment service. If your card was charged, the invoice will show "
+    "as paid within a few minutes; otherwise press Pay again (you will not be charged twice)."
+)
 
 
 class PaymentRefused(Exception):
@@ -88,6 +95,11 @@ def card_payment_start(
         if amount > balance:
             raise PaymentRefused("The amount cannot be more than the balance due.")
     total = amount if amount is not None else balance
+    if not payable_exactly(total, currency):
+        raise PaymentRefused(
+            f"{total} {currency} cannot be paid by card exactly ({currency} has no such fraction). "
+            "Please ask your provider to correct the invoice."
+        )
     payment = CardPayment.objects.create(
         portal=portal, customer_id=locked[0].customer_id, user=user, amount=total, currency=currency
     )
@@ -104,7 +116,11 @@ def card_payment_setup(*, card_payment: CardPayment, account: StripeAccount) -> 
     """The SetupIntent client secret for Elements (created once per payment, then reused)."""
     if card_payment.status != CardPayment.Status.CREATED:
         raise PaymentRefused("This payment has already been submitted.", status=409)
-    client = stripe_client(account=account)
+    with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits for the card form
+        return _setup_intent(card_payment, stripe_client(account=account))
+
+
+def _setup_intent(card_payment: CardPayment, client: stripe.StripeClient) -> str:
     try:
         if card_payment.setup_intent_id:
             intent = client.v1.setup_intents.retrieve(card_payment.setup_intent_id)
@@ -141,8 +157,18 @@ def _outcome(payment: CardPayment, client_secret: str = "") -> ConfirmOutcome:
 def card_payment_confirm(
     *, card_payment: CardPayment, account: StripeAccount, setup_intent_id: str
 ) -> ConfirmOutcome:
-    """Create and confirm the PaymentIntent, exactly once per card payment."""
-    client = stripe_client(account=account)
+    """Create and confirm the PaymentIntent, exactly once per card payment, and never beside another
+    payment still charging one of its invoices.
+
+    Two tabs (or two colleagues) may each start a payment of one invoice; only the first to confirm is
+    charged. Its invoices are locked here (after the payment's own row, the order the settlement locks
+    them in), so the second waits, then sees the first charging and is cancelled with nothing charged.
+    """
+    with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits after Pay
+        return _confirm(card_payment, stripe_client(account=account), setup_intent_id)
+
+
+def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_intent_id: str) -> ConfirmOutcome:
     with transaction.atomic():
         payment = CardPayment.objects.select_for_update().get(pk=card_payment.pk)
         if payment.payment_intent_id:
@@ -156,7 +182,14 @@ def card_payment_confirm(
             return _outcome(payment)
         if not setup_intent_id or setup_intent_id != payment.setup_intent_id:
             raise PaymentRefused("The card form does not belong to this payment; reload the page.")
+        invoice_ids = sorted(payment.allocations.values_list("invoice_id", flat=True))
+        list(Invoice.objects.select_for_update().filter(pk__in=invoice_ids).order_by("pk"))
         problem = _balance_problem(payment)
+        if pending_payment_for_invoices(invoice_ids=invoice_ids, exclude_pk=payment.pk) is not None:
+            problem = (
+                "Another card payment for this invoice is already being processed, so this one was "
+                "stopped and nothing was charged. Reload the invoice in a minute."
+            )
         if problem:
             payment.status = CardPayment.Status.CANCELED
             payment.failure_message = problem
@@ -192,6 +225,11 @@ def card_payment_confirm(
             )
             payment.refresh_from_db()
             return _outcome(payment)
+        except stripe.APIConnectionError:
+            # The intent may exist at Stripe (the answer was lost): a retry of Pay uses the same
+            # idempotency key, so it gets that intent, and its webhook settles it if it was charged.
+            payment.save(update_fields=["payment_method_id", "card_brand", "card_last4"])
+            raise PaymentRefused(UNSURE_MESSAGE, status=502) from None
         except stripe.StripeError as exc:
             payment.save(update_fields=["payment_method_id", "card_brand", "card_last4"])
             raise PaymentRefused(friendly_error(exc), status=502) from None

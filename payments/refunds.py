@@ -20,7 +20,7 @@ from portal.models import Invoice, Payment
 
 from .audit import payment_audit
 from .models import CardPayment, CardRefund, StripeAccount
-from .money import to_minor
+from .money import payable_exactly, to_minor
 from .stripe_api import friendly_error, stripe_client
 from .writeback import writeback_enqueue_refund
 
@@ -133,6 +133,8 @@ def card_refund_create(
         raise RefundRefused("Nothing is left to refund on this payment.")
     if amount <= 0 or amount > left:
         raise RefundRefused(f"The refund must be between 0.01 and {left} {card_payment.currency}.")
+    if not payable_exactly(amount, card_payment.currency):
+        raise RefundRefused(f"{card_payment.currency} has no such fraction: refund a whole amount.")
     account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
     already = card_payment.refunds.count()
     try:

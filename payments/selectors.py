@@ -67,13 +67,14 @@ def card_payment_for_user(*, user, portal: Portal, public_id) -> CardPayment:
     return payment
 
 
-def pending_payment_for_invoices(*, invoice_ids) -> CardPayment | None:
+def pending_payment_for_invoices(*, invoice_ids, exclude_pk: int | None = None) -> CardPayment | None:
     """A started payment already charging one of these invoices (its intent exists, no outcome yet)."""
     return (
         CardPayment.objects.filter(
             allocations__invoice_id__in=list(invoice_ids),
             status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION],
         )
+        .exclude(pk=exclude_pk)
         .order_by("-created_at")
         .first()
     )

@@ -15,6 +15,7 @@ from datetime import timedelta
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.models import Invoice, Payment
@@ -115,16 +116,34 @@ def card_payment_apply_intent(*, card_payment: CardPayment, intent) -> str:
             message=error.get("message") or "The card was declined.",
         )
     elif status == "canceled":
-        CardPayment.objects.filter(pk=card_payment.pk, settled_at__isnull=True).exclude(
+        open_rows = CardPayment.objects.filter(pk=card_payment.pk, settled_at__isnull=True).exclude(
             status=CardPayment.Status.FAILED
-        ).update(status=CardPayment.Status.CANCELED, updated_at=timezone.now())
+        )
+        open_rows.filter(failure_message="").update(failure_message=NOT_COMPLETED_MESSAGE)
+        open_rows.update(status=CardPayment.Status.CANCELED, updated_at=timezone.now())
     return status
 
 
-def card_payment_reconcile(*, card_payment: CardPayment) -> str:
-    """Ask Stripe for the intent of one pending payment and apply what it says."""
+NOT_COMPLETED_MESSAGE = (
+    "The payment was not completed, so nothing was charged. You can pay the invoice again."
+)
+#: Intent states in which no money has moved and none will without the person: safe to cancel.
+WAITING_FOR_PERSON = {"requires_action", "requires_payment_method", "requires_confirmation"}
+
+
+def card_payment_reconcile(*, card_payment: CardPayment, cancel_if_waiting: bool = False) -> str:
+    """Ask Stripe for the intent of one pending payment and apply what it says.
+
+    ``cancel_if_waiting``: the card check (3-D Secure) was abandoned. The intent is cancelled at
+    Stripe, never merely forgotten here: a check finished later could otherwise still charge the
+    card after the person paid the invoice another way.
+    """
     account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
-    intent = stripe_client(account=account).v1.payment_intents.retrieve(card_payment.payment_intent_id)
+    client = stripe_client(account=account)
+    intent = client.v1.payment_intents.retrieve(card_payment.payment_intent_id)
+    if cancel_if_waiting and intent.status in WAITING_FOR_PERSON:
+        intent = client.v1.payment_intents.cancel(card_payment.payment_intent_id)
+        logger.info("abandoned card check cancelled", extra={"card_payment": card_payment.pk})
     return card_payment_apply_intent(card_payment=card_payment, intent=intent.to_dict())
 
 
@@ -132,21 +151,31 @@ def reconcile_pending(*, now=None) -> int:
     """Beat task: pending payments whose webhook has not come within a few minutes are asked of Stripe.
 
     A lost or refused webhook must neither leave an invoice unpaid (the money was taken) nor pay
-    it twice (the settle lock). One Stripe call per pending payment; errors skip to the next.
+    it twice (the settle lock). One Stripe call per pending payment; errors skip to the next. A card
+    check (3-D Secure) left unfinished for ``PAYMENTS_ABANDONED_ACTION_SECONDS`` is cancelled, so the
+    invoice can be paid again.
     """
     now = now or timezone.now()
     quiet = timedelta(seconds=settings.PAYMENTS_RECONCILE_AFTER_SECONDS)
-    pending = CardPayment.objects.filter(
-        status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION],
-        payment_intent_id__isnull=False,
-        settled_at__isnull=True,
-        updated_at__lt=now - quiet,
-        created_at__gt=now - RECONCILE_FOR,
-    ).order_by("created_at")[:500]
+    abandoned_before = now - timedelta(seconds=settings.PAYMENTS_ABANDONED_ACTION_SECONDS)
+    pending = (
+        CardPayment.objects.filter(
+            status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION],
+            payment_intent_id__isnull=False,
+            settled_at__isnull=True,
+            updated_at__lt=now - quiet,
+        )
+        # A card check waiting on the person blocks its invoices until it ends: never out of sight.
+        .filter(Q(created_at__gt=now - RECONCILE_FOR) | Q(status=CardPayment.Status.REQUIRES_ACTION))
+        .order_by("created_at")[:500]
+    )
     done = 0
     for payment in pending:
+        abandoned = (
+            payment.status == CardPayment.Status.REQUIRES_ACTION and payment.updated_at < abandoned_before
+        )
         try:
-            card_payment_reconcile(card_payment=payment)
+            card_payment_reconcile(card_payment=payment, cancel_if_waiting=abandoned)
             done += 1
         except (stripe.StripeError, StripeAccount.DoesNotExist) as exc:
             logger.warning(

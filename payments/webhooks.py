@@ -68,19 +68,25 @@ def stripe_webhook_handle(
         raise
     if event["type"] not in HANDLED:
         return "ignored"
-    try:
-        with transaction.atomic():
-            StripeEvent.objects.create(account=account, event_id=event["id"][:255], type=event["type"][:100])
-    except IntegrityError:
-        return "duplicate"
-    obj = event["data"]["object"]
     handler = {
         "payment_intent.succeeded": _intent_event,
         "payment_intent.payment_failed": _intent_event,
         "charge.refunded": _charge_refunded,
         "setup_intent.succeeded": _setup_succeeded,
     }[event["type"]]
-    return handler(account=account, obj=obj, event_type=event["type"])
+    # The "seen" row commits with what the event did, or not at all: a delivery that fails half way
+    # (a lock wait cut short, a database restart) answers 5xx, and Stripe's redelivery is handled
+    # afresh instead of being taken for a duplicate of work that never landed. A second delivery
+    # arriving meanwhile waits on the row's unique key, then sees the first one's commit.
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                StripeEvent.objects.create(
+                    account=account, event_id=event["id"][:255], type=event["type"][:100]
+                )
+        except IntegrityError:
+            return "duplicate"
+        return handler(account=account, obj=event["data"]["object"], event_type=event["type"])
 
 
 def _card_payment_for_intent(*, account: StripeAccount, intent_id) -> CardPayment | None:

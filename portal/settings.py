@@ -379,6 +379,11 @@ STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=1)
 # Pending intents older than this are asked of Stripe by the reconcile task (a lost webhook).
 PAYMENTS_RECONCILE_AFTER_SECONDS = env.int("PAYMENTS_RECONCILE_AFTER_SECONDS", default=120)
+# A card check (3-D Secure) not finished after this long is taken as abandoned: the reconcile task
+# cancels its intent at Stripe, so the invoice can be paid again.
+PAYMENTS_ABANDONED_ACTION_SECONDS = env.int("PAYMENTS_ABANDONED_ACTION_SECONDS", default=30 * 60)
+# What a payment request a person waits on (card form, Pay) may spend on Stripe in all, retries included.
+PAYMENTS_INTERACTIVE_SECONDS = env.float("PAYMENTS_INTERACTIVE_SECONDS", default=9.0)
 
 # --- accounts -------------------------------------------------------------------------------
 LOGIN_CODE_TTL_MINUTES = 15
