@@ -9,11 +9,13 @@ Secrets never show: not the code or token hashes, not password hashes beyond Dja
 
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
-from portal.admin_scoping import PortalScopedAdmin, admin_portal
+from portal.admin_scoping import BadLookupsMixin, PortalScopedAdmin, admin_portal
 
 from .audit import client_ip
 from .models import (
@@ -44,6 +46,16 @@ class AdminLoginForm(AdminAuthenticationForm):
 
 
 admin.site.login_form = AdminLoginForm
+
+# Groups are global (superusers only), so not portal scoped; Django registers them with its own
+# GroupAdmin. Re-registered to answer odd lookups (``?name__regex=[``, a DataError in PostgreSQL)
+# like every other changelist: a redirect to ``?e=1``, not a 500.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(BadLookupsMixin, DjangoGroupAdmin):
+    pass
 
 
 class _UniqueEmailPerPortalMixin:

@@ -110,7 +110,8 @@ class HaloConnectionAdmin(PortalScopedAdmin):
             ),
         )  # fmt: skip
 
-    @admin.action(description="Test API connection")
+    # The actions call HaloPSA (with the stored secret) or start a sync: change permission, not view.
+    @admin.action(description="Test API connection", permissions=["change"])
     def test_connection(self, request, queryset):
         for connection in queryset:
             result = halo_connection_test(connection=connection)
@@ -120,13 +121,13 @@ class HaloConnectionAdmin(PortalScopedAdmin):
                 request, f"{connection.portal}: {'works' if result.ok else 'failed'}. {text}", level
             )
 
-    @admin.action(description="Sync now")
+    @admin.action(description="Sync now", permissions=["change"])
     def sync_now(self, request, queryset):
         for connection in queryset:
             halo_sync.delay(connection.pk, full=False, trigger="admin")
         self.message_user(request, "Sync queued; its run appears under HaloPSA sync runs.", messages.SUCCESS)
 
-    @admin.action(description="Register the webhook in HaloPSA")
+    @admin.action(description="Register the webhook in HaloPSA", permissions=["change"])
     def register_webhook(self, request, queryset):
         for connection in queryset:
             try:

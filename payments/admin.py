@@ -194,9 +194,8 @@ class CardPaymentAdmin(PortalScopedAdmin):
         payment = self.get_object(request, unquote(object_id))
         if payment is None:
             raise Http404("No such card payment.")
-        if not self.has_change_permission(request, payment) and not self.has_view_permission(
-            request, payment
-        ):
+        # Refunding moves money: it needs change permission; view permission only shows the payment.
+        if not self.has_change_permission(request, payment):
             raise PermissionDenied
         form = RefundForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -7,8 +7,16 @@ filtered, so a row of another portal is a 404, not a 403 or a "perhaps it was de
 """
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DataError, router, transaction
 from django.http import Http404
+
+#: What a changelist's query-string lookups raise on values the field or the database cannot hold:
+#: a date hierarchy of year 9999 (``ValueError``: year 10000 is out of range), a 30-digit year
+#: (``OverflowError`` while building the SQL), ``?total=1e999999`` (PostgreSQL's numeric overflow,
+#: ``DataError``), a value a field's ``to_python`` refuses (``ValidationError``).
+BAD_LOOKUP_ERRORS = (ValueError, OverflowError, DataError, ValidationError)
 
 
 def admin_portal(request):
@@ -84,7 +92,26 @@ class PortalScopingMixin:
 PortalScopedInlineMixin = PortalScopingMixin
 
 
-class PortalScopedAdmin(PortalScopingMixin, admin.ModelAdmin):
+class BadLookupsMixin:
+    """Odd query-string lookups on a changelist are Django's "bad filter" answer, never a 500.
+
+    Django turns the errors of ``queryset.filter()`` into ``IncorrectLookupParameters`` (which
+    ``changelist_view`` answers with a redirect to ``?e=1``), but not those raised later: the date
+    hierarchy's own date arithmetic and the evaluation of the queries (the count and the rows),
+    which both run in ``get_changelist_instance``. Those become ``IncorrectLookupParameters`` here.
+    The changelist is built in a savepoint, so a database error does not leave the request's
+    transaction aborted for whatever runs after it (the session, the access log).
+    """
+
+    def get_changelist_instance(self, request):
+        try:
+            with transaction.atomic(using=router.db_for_read(self.model)):
+                return super().get_changelist_instance(request)
+        except BAD_LOOKUP_ERRORS as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class PortalScopedAdmin(BadLookupsMixin, PortalScopingMixin, admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         portal = admin_portal(request)

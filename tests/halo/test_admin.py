@@ -93,3 +93,26 @@ def test_contacts_of_a_synced_customer_are_not_edited_inline(staff_client, conne
     synced = Customer.objects.get(halo_id=1)
     page = staff_client.get(f"/admin/portal/customer/{synced.pk}/change/").content.decode()
     assert "user1@example.com" in page and 'name="contacts-0-email"' not in page
+
+
+@pytest.mark.parametrize("action", ["test_connection", "sync_now", "register_webhook"])
+def test_view_only_staff_cannot_run_the_connection_actions(client, portal, connection, halo, action):
+    """The actions call HaloPSA or start a sync: they need change permission, not just view."""
+    viewer = UserFactory(portal=portal, email="viewer@example.com", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_haloconnection"))
+    client.force_login(viewer)
+    client.raise_request_exception = False
+    url = "/admin/halo/haloconnection/"
+    page = client.get(url)
+    assert page.status_code == 200 and f'value="{action}"' not in page.content.decode()
+    response = client.post(url, {"action": action, "_selected_action": [connection.pk], "index": 0})
+    assert response.status_code < 500
+    assert not SyncRun.objects.exists()
+    assert halo.webhooks() == []
+    assert halo.stats()["counts"] == {}, "a view-only user's action reached HaloPSA"
+
+
+def test_staff_with_change_permission_are_offered_the_connection_actions(staff_client, connection):
+    page = staff_client.get("/admin/halo/haloconnection/").content.decode()
+    for action in ("test_connection", "sync_now", "register_webhook"):
+        assert f'value="{action}"' in page

@@ -3,12 +3,13 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from payments.models import CardPayment, CardRefund, PaymentAudit
 from payments.stripe_api import stripe_client
 from portal.permissions import portal_admin_group_ensure, portal_staff_user_ensure
-from tests.factories import PortalFactory
+from tests.factories import PortalFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,6 +56,26 @@ def test_other_portals_admin_cannot_refund(shop):
     assert admin.post(f"/admin/payments/cardpayment/{payment.pk}/refund/", {"amount": "5"}).status_code == 404
     assert admin.get(f"/admin/payments/cardpayment/{payment.pk}/change/").status_code == 404
     assert CardPayment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+def test_view_only_staff_cannot_refund(shop):
+    """Refunding needs change permission on card payments: view permission only shows them."""
+    invoice = shop.invoice("40.00")
+    payment, _ = shop.pay([invoice])
+    shop.wait_settled(payment)
+    viewer = UserFactory(portal=shop.portal, email="viewer@acme-msp.example", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_cardpayment"))
+    admin = Client(HTTP_HOST=shop.portal.host)
+    admin.force_login(viewer)
+    admin.raise_request_exception = False
+    url = f"/admin/payments/cardpayment/{payment.pk}/refund/"
+    assert admin.get(f"/admin/payments/cardpayment/{payment.pk}/change/").status_code == 200
+    assert admin.get(url).status_code == 403
+    assert admin.post(url, {"amount": "10.00"}).status_code == 403
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("0")
+    assert not CardRefund.objects.filter(card_payment=payment).exists()
+    assert not PaymentAudit.objects.filter(kind="refund", card_payment=payment).exists()
 
 
 def test_a_refund_recorded_before_the_payment_settled_is_applied_at_settlement(shop, localstripe):
