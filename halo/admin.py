@@ -141,10 +141,16 @@ class HaloConnectionAdmin(PortalScopedAdmin):
 
 
 class ReadOnlyAdmin(PortalScopedAdmin):
+    """Sync runs and webhook deliveries are the record of what happened: not added, edited or deleted
+    by hand (not even by a superuser), so the record can be trusted when something goes wrong."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -116,3 +116,14 @@ def test_staff_with_change_permission_are_offered_the_connection_actions(staff_c
     page = staff_client.get("/admin/halo/haloconnection/").content.decode()
     for action in ("test_connection", "sync_now", "register_webhook"):
         assert f'value="{action}"' in page
+
+
+def test_sync_runs_and_webhook_deliveries_cannot_be_deleted_even_by_a_superuser(
+    client, portal, connection, halo
+):
+    run = halo_sync_run(connection=connection)
+    client.force_login(UserFactory(portal=None, email="root@example.com", is_staff=True, is_superuser=True))
+    assert client.post(f"/admin/halo/syncrun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
+    listing = client.post("/admin/halo/syncrun/", {"action": "delete_selected", "_selected_action": [run.pk]})
+    assert listing.status_code == 200
+    assert SyncRun.objects.filter(pk=run.pk).exists()
