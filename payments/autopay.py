@@ -31,6 +31,7 @@ from .models import (
 )
 from .money import payable_exactly, to_minor
 from .notices import invoice_notice_queue
+from .selectors import pending_payment_for_invoices
 from .settlement import card_payment_apply_intent, card_payment_mark_failed
 from .stripe_api import friendly_error, stripe_client
 
@@ -170,6 +171,8 @@ def autopay_charge_attempt(*, charge_id: int, today: date) -> str:
             charge.next_attempt_on = None
             charge.save(update_fields=["state", "next_attempt_on", "updated_at"])
             return "nothing due"
+        if pending_payment_for_invoices(invoice_ids=[invoice.pk]) is not None:
+            return "skipped"  # someone is paying it by card right now: the next run looks again
         account = StripeAccount.objects.filter(portal_id=invoice.customer.portal_id).first()
         autopay, card = charge.autopay, charge.autopay.card
         charge.attempts += 1

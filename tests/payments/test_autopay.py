@@ -16,7 +16,7 @@ from payments.models import AutoPay, AutoPayCharge, CardPayment, PaymentAudit, S
 from payments.stripe_api import stripe_client
 from portal.models import Invoice
 from tests.payments.conftest import wait_for
-from tests.stripestub import CARD_DECLINED_ON_CHARGE, CARD_OK
+from tests.stripestub import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DUE = datetime.date(2027, 3, 15)
@@ -155,3 +155,28 @@ def test_cards_of_customers_you_cannot_see_are_404(shop):
     stranger = CustomerFactory(portal=shop.portal)
     assert shop.client.post(f"/payments/cards/{stranger.pk}/setup/").status_code == 404
     assert shop.client.post(f"/payments/autopay/{stranger.pk}/on/", {"consent": "yes"}).status_code == 404
+
+
+def test_autopay_waits_while_the_customer_is_paying_the_invoice_by_card(shop):
+    """The customer is in a 3-D Secure check for the invoice on its due date: AutoPay charges nothing
+    then, and charges it on a later run once that payment has ended without paying it."""
+    card = _save_card(shop)
+    _enable(shop, card)
+    invoice = shop.invoice("250.00", issued_on=DUE - datetime.timedelta(days=30), due_on=DUE)
+    response = shop.start([invoice])
+    manual = CardPayment.objects.get(public_id=response["Location"].rstrip("/").split("/")[-1])
+    setup = shop.client.post(f"/payments/{manual.public_id}/setup/", content_type="application/json").json()
+    seti = shop.localstripe.confirm_card_setup(setup["client_secret"], CARD_3DS, shop.account.publishable_key)
+    confirm = shop.client.post(
+        f"/payments/{manual.public_id}/confirm/",
+        {"setup_intent": seti["id"]},
+        content_type="application/json",
+    )
+    assert confirm.json()["status"] == "requires_action"  # the check is open in the customer's browser
+    autopay_run(today=DUE)
+    assert list(CardPayment.objects.values_list("kind", flat=True)) == [CardPayment.Kind.ONE_OFF]
+    assert AutoPayCharge.objects.get(invoice=invoice).attempts == 0
+    CardPayment.objects.filter(pk=manual.pk).update(status=CardPayment.Status.CANCELED)
+    autopay_run(today=DUE + datetime.timedelta(days=1))
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
