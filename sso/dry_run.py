@@ -69,6 +69,31 @@ def may_dry_run(user, config) -> bool:
     return user.is_superuser or user.portal_id == config.portal_id
 
 
+def dry_run_provider_error(*, request, config, error: str, description: str) -> DryRunReport:
+    """The provider sent the admin back with ``error=`` (cancelled, ``login_required``, its own
+    failure): a failed first step in the report, the admin's session left as it was."""
+    message = f"The provider answered error={error!r}" + (f": {description}" if description else "")
+    report = DryRunReport(steps=[Step("Authorization at the provider", False, message)])
+    _record(request=request, config=config, report=report)
+    return report
+
+
+def _record(*, request, config, report: DryRunReport) -> None:
+    failed = next((s for s in report.steps if not s.ok), None)
+    sso_event_record(
+        portal=config.portal,
+        config=config,
+        outcome=SSOEvent.Outcome.DRY_RUN,
+        reason="dry_run_passed" if failed is None else "dry_run_failed",
+        message=f"Try sign-in by {request.user.email}: "
+        + ("all checks passed." if failed is None else f"{failed.name} failed: {failed.message}"),
+        request=request,
+        sub=str(report.claims.get("sub", "")),
+        email=str(report.claims.get("email", "")),
+        detail={"calls": [{"url": c.url, "status": c.status, "ms": c.duration_ms} for c in report.calls]},
+    )
+
+
 def dry_run_callback(*, request, config, pending) -> DryRunReport:
     report = DryRunReport()
     log = http.start_call_log()
@@ -116,17 +141,5 @@ def dry_run_callback(*, request, config, pending) -> DryRunReport:
     except SSOFlowError:
         pass
     report.calls = list(log.calls)
-    failed = next((s for s in report.steps if not s.ok), None)
-    sso_event_record(
-        portal=config.portal,
-        config=config,
-        outcome=SSOEvent.Outcome.DRY_RUN,
-        reason="dry_run_passed" if failed is None else "dry_run_failed",
-        message=f"Try sign-in by {request.user.email}: "
-        + ("all checks passed." if failed is None else f"{failed.name} failed: {failed.message}"),
-        request=request,
-        sub=str(report.claims.get("sub", "")),
-        email=str(report.claims.get("email", "")),
-        detail={"calls": [{"url": c.url, "status": c.status, "ms": c.duration_ms} for c in report.calls]},
-    )
+    _record(request=request, config=config, report=report)
     return report

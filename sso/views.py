@@ -27,7 +27,7 @@ from . import http
 from .backend import PortalOIDCBackend
 from .connection_test import sso_connection_test
 from .discovery import provider_metadata
-from .dry_run import dry_run_callback, may_dry_run
+from .dry_run import dry_run_callback, dry_run_provider_error, may_dry_run
 from .errors import SSOFlowError
 from .events import sso_event_record
 from .models import SSOEvent
@@ -352,10 +352,17 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
                 ),
                 config=config,
             )
-        if request.user.is_authenticated:
-            auth.logout(request)
         error = request.GET.get("error", "")[:100]
         description = request.GET.get("error_description", "")[:300]
+        if pending.dry_run:  # an admin's Try sign-in: report it, and keep them signed in
+            if not may_dry_run(request.user, config):
+                return refuse(request, dry_run_forbidden(), config=config)
+            report = dry_run_provider_error(
+                request=request, config=config, error=error, description=description
+            )
+            return admin_page(request, "sso/dry_run.html", {"config": config, "report": report})
+        if request.user.is_authenticated:
+            auth.logout(request)
         cancelled = error in {"access_denied", "login_required", "consent_required", "interaction_required"}
         return refuse(
             request,

@@ -1,5 +1,9 @@
 """Try sign-in from the admin: a real login with one config that signs nobody in."""
 
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
 from sso.models import SSOEvent
 from tests.factories import PortalFactory, UserFactory
 
@@ -73,3 +77,23 @@ def test_staff_of_another_portal_cannot_start_one(client, sso_config, op):
 
 def test_anonymous_cannot_start_one(client, sso_config):
     assert client.get(try_url(sso_config)).status_code == 403
+
+
+@pytest.mark.parametrize("error", ["access_denied", "login_required", "server_error"])
+def test_a_try_sign_in_the_provider_refuses_is_reported_and_keeps_the_admin_signed_in(
+    client, sso_config, portal, error
+):
+    """Cancelled at HaloPSA, or HaloPSA's own failure: the admin sees it in the report, still signed in."""
+    admin = UserFactory(portal=portal, email="it@acme.example", is_staff=True)
+    client.force_login(admin)
+    authorize = client.get(try_url(sso_config))["Location"]
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    response = client.get(
+        f"/callback?iss={sso_config.key}&error={error}&error_description=No+thanks&state={state}"
+    )
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert not report.passed
+    assert report.steps[0].message == f"The provider answered error={error!r}: No thanks"
+    assert client.session["_auth_user_id"] == str(admin.pk)
+    assert SSOEvent.objects.get(config=sso_config, outcome="dry_run").reason == "dry_run_failed"
