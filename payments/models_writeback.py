@@ -21,6 +21,8 @@ class HaloWriteBack(models.Model):
     class Kind(models.TextChoices):
         PAYMENT = "payment", "Payment"
         REFUND = "refund", "Refund"
+        #: A refund Stripe failed or cancelled after it was posted: the money is back in, posted again.
+        REFUND_FAILED = "refund_failed", "Refund failed"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -40,7 +42,7 @@ class HaloWriteBack(models.Model):
     payment = models.ForeignKey(
         "portal.Payment", on_delete=models.SET_NULL, null=True, blank=True, related_name="halo_writebacks"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PAYMENT)
     amount = models.DecimalField(
         max_digits=12, decimal_places=2, help_text="As posted to HaloPSA: negative for a refund."
     )
@@ -73,9 +75,9 @@ class HaloWriteBack(models.Model):
                 name="halowriteback_payment_once",
             ),
             models.UniqueConstraint(
-                fields=["refund", "invoice"],
+                fields=["refund", "invoice", "kind"],
                 condition=models.Q(refund__isnull=False),
-                name="halowriteback_refund_once",
+                name="halowriteback_refund_once_per_kind",
             ),
         ]
 

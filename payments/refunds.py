@@ -22,7 +22,7 @@ from .audit import payment_audit
 from .models import CardPayment, CardRefund, StripeAccount
 from .money import payable_exactly, to_minor
 from .stripe_api import friendly_error, stripe_client
-from .writeback import writeback_enqueue_refund
+from .writeback import writeback_enqueue_refund, writeback_enqueue_refund_failed
 
 #: Stripe refund statuses under which no money moved: such refunds are recorded for the admin but
 #: change no balance and post nothing (``succeeded``, ``pending`` and ``requires_action`` count).
@@ -66,6 +66,73 @@ def card_refund_record(
         # Not settled yet (Stripe's events arrive in any order: charge.refunded may come before
         # payment_intent.succeeded): the settlement applies it (card_refunds_apply_recorded).
     return refund
+
+
+def card_refund_status_update(
+    *, card_payment: CardPayment, stripe_refund_id: str, amount: Decimal, status: str
+) -> CardRefund | None:
+    """What Stripe now says of a refund (``charge.refund.updated``, or ``charge.refunded`` listing it
+    again). New to us: recorded. A refund that failed or was cancelled after it was counted gave no
+    money back, so it is undone on our side and in HaloPSA (``_refund_undo``); the history keeps both."""
+    with transaction.atomic():
+        payment = CardPayment.objects.select_for_update().get(pk=card_payment.pk)
+        refund = payment.refunds.filter(stripe_refund_id=stripe_refund_id).first()
+        if refund is None:
+            return card_refund_record(
+                card_payment=payment, stripe_refund_id=stripe_refund_id, amount=amount, status=status
+            )
+        if not status or refund.status == status:
+            return refund
+        was_void, now_void = refund.status in VOID_STATUSES, status in VOID_STATUSES
+        refund.status = status[:30]
+        refund.save(update_fields=["status"])
+        effective = payment.refunds.exclude(status__in=VOID_STATUSES)
+        payment.amount_refunded = effective.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        payment.save(update_fields=["amount_refunded", "updated_at"])
+        if payment.settled_at is not None and now_void and not was_void:
+            _refund_undo(payment=payment, refund=refund)
+        elif payment.settled_at is not None and was_void and not now_void:
+            card_refund_apply(payment=payment, refund=refund)
+    return refund
+
+
+def _refund_undo(*, payment: CardPayment, refund: CardRefund) -> None:
+    """Inside the payment's locked transaction: the refund's parts are paid again (balances lowered,
+    a positive ``Payment`` row beside each negative one, a positive write-back to HaloPSA)."""
+    given_back = list(
+        Payment.objects.filter(
+            reference=refund.stripe_refund_id,
+            amount__lt=0,
+            invoice_id__in=payment.allocations.values("invoice_id"),
+        ).order_by("pk")
+    )
+    invoices = {
+        i.pk: i
+        for i in Invoice.objects.select_for_update()
+        .filter(pk__in=[row.invoice_id for row in given_back])
+        .order_by("pk")
+    }
+    today, parts = timezone.localdate(), []
+    for row in given_back:
+        part, invoice = -row.amount, invoices[row.invoice_id]
+        allocation = payment.allocations.get(invoice_id=invoice.pk)
+        allocation.amount_refunded = max(allocation.amount_refunded - part, Decimal("0"))
+        allocation.save(update_fields=["amount_refunded"])
+        invoice.balance = max(invoice.balance - part, Decimal("0"))
+        fields = ["balance"]
+        if invoice.balance == 0 and invoice.status in (Invoice.Status.OPEN, Invoice.Status.OVERDUE):
+            invoice.status = Invoice.Status.PAID
+            fields.append("status")
+        invoice.save(update_fields=fields)
+        record = Payment.objects.create(
+            invoice=invoice,
+            paid_on=today,
+            amount=part,
+            method=f"Refund failed: {payment.card_label}"[:50],
+            reference=f"{refund.stripe_refund_id}:failed"[:255],
+        )
+        parts.append((invoice, record, part))
+    writeback_enqueue_refund_failed(refund=refund, parts=parts)
 
 
 def card_refund_apply(*, payment: CardPayment, refund: CardRefund) -> None:

@@ -27,6 +27,7 @@ HANDLED = {
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
+    "charge.refund.updated",
     "setup_intent.succeeded",
 }
 
@@ -72,6 +73,7 @@ def stripe_webhook_handle(
         "payment_intent.succeeded": _intent_event,
         "payment_intent.payment_failed": _intent_event,
         "charge.refunded": _charge_refunded,
+        "charge.refund.updated": _refund_updated,
         "setup_intent.succeeded": _setup_succeeded,
     }[event["type"]]
     # The "seen" row commits with what the event did, or not at all: a delivery that fails half way
@@ -128,17 +130,36 @@ def _charge_refunded(*, account: StripeAccount, obj: dict, event_type: str) -> s
     if payment is None:
         return "not ours"
     refunds = (obj.get("refunds") or {}).get("data") or []
-    from .refunds import card_refund_record
-
     for refund in refunds:
-        if isinstance(refund, dict) and refund.get("id"):
-            card_refund_record(
-                card_payment=payment,
-                stripe_refund_id=refund["id"],
-                amount=from_minor(int(refund.get("amount") or 0), payment.currency),
-                status=str(refund.get("status") or ""),
-            )
+        if isinstance(refund, dict):
+            _refund_seen(payment, refund)
     return "refunds recorded"
+
+
+def _refund_updated(*, account: StripeAccount, obj: dict, event_type: str) -> str:
+    """A refund's status moved on (Stripe sends this when one fails, e.g. the card was closed)."""
+    payment = _card_payment_for_intent(account=account, intent_id=obj.get("payment_intent"))
+    if payment is None:
+        return "not ours"
+    _refund_seen(payment, obj)
+    return f"refund {str(obj.get('status') or '')[:30]}"
+
+
+def _refund_seen(payment: CardPayment, refund: dict) -> None:
+    from .refunds import card_refund_status_update
+
+    if not isinstance(refund.get("id"), str) or not refund["id"]:
+        return
+    try:
+        minor = int(refund.get("amount") or 0)
+    except (TypeError, ValueError, OverflowError):
+        return
+    card_refund_status_update(
+        card_payment=payment,
+        stripe_refund_id=refund["id"][:255],
+        amount=from_minor(minor, payment.currency),
+        status=str(refund.get("status") or "")[:30],
+    )
 
 
 def _setup_succeeded(*, account: StripeAccount, obj: dict, event_type: str) -> str:

@@ -66,10 +66,10 @@ def _create(*, card_payment: CardPayment, invoice, payment, amount: Decimal, thi
         card_payment=card_payment,
         refund=refund,
         invoice=invoice,
+        kind=kind,
         defaults={
             "portal_id": card_payment.portal_id,
             "payment": payment,
-            "kind": kind,
             "amount": amount,
             "thirdpartyid": thirdpartyid,
             "state": Pending if applicable else HaloWriteBack.State.NOT_APPLICABLE,
@@ -117,6 +117,26 @@ def writeback_enqueue_refund(*, refund: CardRefund, parts) -> list[HaloWriteBack
     ]
 
 
+def writeback_enqueue_refund_failed(*, refund: CardRefund, parts) -> list[HaloWriteBack]:
+    """Inside the transaction that undoes a refund Stripe failed: the money the negative payments said
+    went back is posted to HaloPSA again, as positive payments with their own ``thirdpartyid``."""
+    card_payment = refund.card_payment
+    if not _connected(card_payment.portal):
+        return []
+    return [
+        _create(
+            card_payment=card_payment,
+            refund=refund,
+            invoice=invoice,
+            payment=payment,
+            amount=amount,
+            thirdpartyid=payment.reference,
+            kind=HaloWriteBack.Kind.REFUND_FAILED,
+        )
+        for invoice, payment, amount in parts
+    ]
+
+
 def writeback_safe_enqueue(*, writeback_id: int, fast: bool = True) -> bool:
     """Publish the task (``portal.outbox``): bounded from a request (the settlement's webhook, an
     admin's retry); a broker that is down leaves the row for beat's re-queue (``fast=False``)."""
@@ -148,10 +168,20 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
 
 
+#: What the method HaloPSA shows starts with, per kind of write-back.
+LABELS = {
+    HaloWriteBack.Kind.PAYMENT: "",
+    HaloWriteBack.Kind.REFUND: "Refund: ",
+    HaloWriteBack.Kind.REFUND_FAILED: "Refund failed: ",
+}
+
+
 def _payload(row: HaloWriteBack) -> dict:
     payment = row.card_payment
     refund = row.refund
     when = (refund.created_at if refund else payment.settled_at) or timezone.now()
+    if row.kind == HaloWriteBack.Kind.REFUND_FAILED:
+        when = row.created_at  # when Stripe told us the refund failed
     method = f"{payment.card_label} (Stripe)"
     return {
         "invoice_id": row.invoice.halo_id,
@@ -159,8 +189,8 @@ def _payload(row: HaloWriteBack) -> dict:
         "date": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         # A JSON number, as HaloPSA expects: two decimals survive float -> str exactly.
         "amount": float(row.amount),
-        "method": (f"Refund: {method}" if refund else method)[:50],
-        "status": "refunded" if refund else "succeeded",
+        "method": (f"{LABELS[row.kind]}{method}")[:50],
+        "status": "refunded" if row.kind == HaloWriteBack.Kind.REFUND else "succeeded",
         "intent_id": payment.payment_intent_id or "",
         "thirdpartyid": row.thirdpartyid,
     }

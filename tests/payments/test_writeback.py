@@ -5,6 +5,10 @@ HaloPSA stand-in of its own whose clients and invoices the portal imported with 
 payment settles by localstripe's signed webhook and the write-back task runs inline after the commit.
 """
 
+import hashlib
+import hmac
+import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -466,3 +470,55 @@ def test_with_a_real_worker_a_crash_then_beat_and_duplicate_tasks_post_once(
     row.refresh_from_db()
     assert row.state == State.POSTED and row.adopted
     assert len(halo.posted_payments()) == 1
+
+
+def _refund_updated(shop, refund_id: str, payment, status: str):
+    """Stripe's ``charge.refund.updated``, signed with the portal's secret (localstripe never fails one)."""
+    obj = {"id": refund_id, "object": "refund", "payment_intent": payment.payment_intent_id, "status": status,
+           "amount": 3000, "currency": "usd"}  # fmt: skip
+    payload = json.dumps({"id": f"evt_{refund_id}_{status}", "type": "charge.refund.updated",
+                          "data": {"object": obj}}).encode()  # fmt: skip
+    ts = int(time.time())
+    sig = hmac.new(
+        shop.account.webhook_secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return Client(HTTP_HOST=shop.portal.host).post(
+        f"/payments/webhook/{shop.account.webhook_key}/", payload, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=f"t={ts},v1={sig}",
+    )  # fmt: skip
+
+
+def test_a_refund_that_fails_later_is_paid_again_here_and_in_halopsa(shop, halo, connected):  # noqa: F811
+    """The card was closed: Stripe fails the refund days later and keeps the money. The invoice is
+    paid again, the history shows both, HaloPSA gets a positive payment, and a sync agrees."""
+    invoice = halo_invoice(1001)
+    payment = pay(shop, [invoice])
+    wait_state(payment)
+    refund = card_refund_create(card_payment=payment, amount=Decimal("30.00"), user=None)
+    wait_for(
+        lambda: HaloWriteBack.objects.filter(refund=refund, state=State.POSTED).exists(), what="the refund"
+    )
+    assert _refund_updated(shop, refund.stripe_refund_id, payment, "failed").status_code == 200
+    assert (
+        _refund_updated(shop, refund.stripe_refund_id, payment, "failed").status_code == 200
+    )  # again: no-op
+    invoice.refresh_from_db()
+    payment.refresh_from_db()
+    assert invoice.balance == 0 and invoice.status == Invoice.Status.PAID
+    assert payment.amount_refunded == 0
+    history = sorted((p.amount, p.method.split(":")[0]) for p in invoice.payments.all())
+    assert [amount for amount, _ in history] == [Decimal("-30.00"), Decimal("30.00"), Decimal("100.00")]
+    wait_for(
+        lambda: HaloWriteBack.objects.filter(refund=refund, kind=HaloWriteBack.Kind.REFUND_FAILED,
+                                             state=State.POSTED).exists(),
+        what="the failed refund written back",
+    )  # fmt: skip
+    rows = at_halo(halo, invoice_id=1001)
+    assert sorted(Decimal(str(p["amount"])) for p in rows) == [
+        Decimal("-30.00"),
+        Decimal("30.00"),
+        Decimal("100.00"),
+    ]
+    assert halo_sync_run(connection=connected, full=True).status == "ok"
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and invoice.payments.count() == 3
