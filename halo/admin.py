@@ -5,10 +5,14 @@ actions; the change page shows the webhook URL and secret to paste into HaloPSA,
 synced, a banner when the last run failed, and the last deliveries.
 """
 
+import ipaddress
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from portal import outbound
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
 
 from .client import HaloAPIError
@@ -17,6 +21,16 @@ from .models import HaloConnection, SyncRun, WebhookDelivery
 from .selectors import sync_last_run, sync_last_success, webhook_deliveries_recent
 from .services import halo_defaults_for_portal, halo_webhook_register
 from .tasks import halo_sync
+
+TENANT = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class HaloConnectionForm(forms.ModelForm):
@@ -30,6 +44,32 @@ class HaloConnectionForm(forms.ModelForm):
         model = HaloConnection
         fields = ["portal", "api_url", "auth_url", "client_id", "client_secret", "tenant", "scope", "enabled",
                   "sync_interval_minutes"]  # fmt: skip
+
+    def clean_tenant(self):
+        """The tenant travels in the token request's query: one word, as HaloPSA names tenants."""
+        tenant = (self.cleaned_data.get("tenant") or "").strip()
+        if tenant and not TENANT.match(tenant):
+            raise forms.ValidationError(
+                "The tenant is a single word of letters, digits, “-”, “_” and “.” (HaloPSA: Configuration > "
+                "Integrations > HaloPSA API > Tenant)."
+            )
+        return tenant
+
+    def clean(self):
+        """The outbound rules every call follows: an address the portal would refuse to call (a scheme,
+        a port, an internal IP address) is refused here, where the admin can still correct it. A host
+        name is not resolved on save (a DNS hiccup must not block editing); what it resolves to is
+        checked on every call."""
+        cleaned = super().clean()
+        for field, what in (("api_url", "API URL"), ("auth_url", "authorisation server URL")):
+            if cleaned.get(field):
+                try:
+                    target = outbound.check_url(cleaned[field], what=what, resolve=False)
+                    if _is_ip_literal(target.hostname):
+                        outbound.check_url(cleaned[field], what=what)
+                except outbound.OutboundError as exc:
+                    self.add_error(field, exc.message)
+        return cleaned
 
     def clean_client_secret(self):
         secret = self.cleaned_data.get("client_secret") or ""

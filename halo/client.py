@@ -86,7 +86,8 @@ class HaloClient:
         if cached:
             return cached
         c = self.connection
-        url = c.token_url + (f"?tenant={c.tenant}" if c.tenant else "")
+        # Encoded, never pasted: a tenant holding "&client_id=…" must not add parameters of its own.
+        url = outbound.append_query(c.token_url, {"tenant": c.tenant}) if c.tenant else c.token_url
         with self._budget():
             response = self._send(
                 "POST",
@@ -101,6 +102,9 @@ class HaloClient:
             )
         if response.status_code != 200:
             error = _json_or_empty(response).get("error", "")
+            # An OAuth error code is a short string; anything else (a list, an object, a page of text)
+            # is no code, and what is shown to staff is cleaned and capped.
+            error = outbound.safe_text(error, 64) if isinstance(error, str) else ""
             if error in {"invalid_client", "unauthorized_client"}:
                 raise HaloAPIError(
                     "invalid_client",

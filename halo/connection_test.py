@@ -56,7 +56,7 @@ def _steps(connection: HaloConnection) -> ConnectionTestResult:
         hint = " Check the API URL (it usually ends in /api)." if exc.status == 404 else ""
         result.steps.append(Step("AuthInfo", False, exc.message + hint))
         return result
-    tenant = str(info.get("tenant_id") or "") if isinstance(info, dict) else ""
+    tenant = outbound.safe_text(info.get("tenant_id") or "", 64) if isinstance(info, dict) else ""
     note = f" (tenant {tenant})" if tenant else ""
     result.steps.append(Step("AuthInfo", True, f"The API answered{note}."))
     for path, key in LISTS:
