@@ -27,6 +27,7 @@ from django.db import transaction
 from portal import outbound
 from portal.models import Invoice, Portal
 
+from .ledger import invoices_lock
 from .models import CardPayment, CardPaymentInvoice, StripeAccount
 from .money import CENT, payable_exactly, to_minor
 from .selectors import pending_payment_for_invoices
@@ -183,7 +184,7 @@ def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_inten
         if not setup_intent_id or setup_intent_id != payment.setup_intent_id:
             raise PaymentRefused("The card form does not belong to this payment; reload the page.")
         invoice_ids = sorted(payment.allocations.values_list("invoice_id", flat=True))
-        list(Invoice.objects.select_for_update().filter(pk__in=invoice_ids).order_by("pk"))
+        invoices_lock(ids=invoice_ids)
         problem = _balance_problem(payment)
         if pending_payment_for_invoices(invoice_ids=invoice_ids, exclude_pk=payment.pk) is not None:
             problem = (

@@ -16,13 +16,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from portal.models import Invoice, Payment
+from portal.models import Payment
 
 from .audit import payment_audit
+from .ledger import invoice_give_back, invoice_pay_down, invoices_lock
 from .models import CardPayment, CardRefund, StripeAccount
 from .money import payable_exactly, to_minor
 from .stripe_api import friendly_error, stripe_client
-from .writeback import writeback_enqueue_refund, writeback_enqueue_refund_failed
+from .writeback import writeback_enqueue_refund
 
 #: Stripe refund statuses under which no money moved: such refunds are recorded for the admin but
 #: change no balance and post nothing (``succeeded``, ``pending`` and ``requires_action`` count).
@@ -106,24 +107,14 @@ def _refund_undo(*, payment: CardPayment, refund: CardRefund) -> None:
             invoice_id__in=payment.allocations.values("invoice_id"),
         ).order_by("pk")
     )
-    invoices = {
-        i.pk: i
-        for i in Invoice.objects.select_for_update()
-        .filter(pk__in=[row.invoice_id for row in given_back])
-        .order_by("pk")
-    }
+    invoices = invoices_lock(ids=[row.invoice_id for row in given_back])
     today, parts = timezone.localdate(), []
     for row in given_back:
         part, invoice = -row.amount, invoices[row.invoice_id]
         allocation = payment.allocations.get(invoice_id=invoice.pk)
         allocation.amount_refunded = max(allocation.amount_refunded - part, Decimal("0"))
         allocation.save(update_fields=["amount_refunded"])
-        invoice.balance = max(invoice.balance - part, Decimal("0"))
-        fields = ["balance"]
-        if invoice.balance == 0 and invoice.status in (Invoice.Status.OPEN, Invoice.Status.OVERDUE):
-            invoice.status = Invoice.Status.PAID
-            fields.append("status")
-        invoice.save(update_fields=fields)
+        invoice_pay_down(invoice=invoice, amount=part)
         record = Payment.objects.create(
             invoice=invoice,
             paid_on=today,
@@ -132,7 +123,7 @@ def _refund_undo(*, payment: CardPayment, refund: CardRefund) -> None:
             reference=f"{refund.stripe_refund_id}:failed"[:255],
         )
         parts.append((invoice, record, part))
-    writeback_enqueue_refund_failed(refund=refund, parts=parts)
+    writeback_enqueue_refund(refund=refund, parts=parts, failed=True)
 
 
 def card_refund_apply(*, payment: CardPayment, refund: CardRefund) -> None:
@@ -156,12 +147,7 @@ def card_refunds_apply_recorded(*, payment: CardPayment) -> None:
 def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]:
     """Give ``refund.amount`` back over the payment's invoices; returns (invoice, Payment row, part)."""
     allocations = list(payment.allocations.order_by("pk"))
-    invoices = {
-        i.pk: i
-        for i in Invoice.objects.select_for_update()
-        .filter(pk__in=[a.invoice_id for a in allocations])
-        .order_by("pk")
-    }
+    invoices = invoices_lock(ids=[a.invoice_id for a in allocations])
     left, today, parts = refund.amount, timezone.localdate(), []
     for allocation in allocations:
         part = min(left, allocation.amount - allocation.amount_refunded)
@@ -171,12 +157,7 @@ def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]
         allocation.amount_refunded += part
         allocation.save(update_fields=["amount_refunded"])
         invoice = invoices[allocation.invoice_id]
-        invoice.balance = min(invoice.balance + part, invoice.total)
-        fields = ["balance"]
-        if invoice.status == Invoice.Status.PAID and invoice.balance > 0:
-            invoice.status = Invoice.Status.OVERDUE if invoice.due_on < today else Invoice.Status.OPEN
-            fields.append("status")
-        invoice.save(update_fields=fields)
+        invoice_give_back(invoice=invoice, amount=part, today=today)
         record = Payment.objects.create(
             invoice=invoice,
             paid_on=today,

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import Invoice, Payment
+from portal.models import Payment
 
+from .ledger import invoice_pay_down, invoices_lock
 from .models import CardPayment, StripeAccount
 from .money import from_minor
 from .notices import payment_notice_queue
@@ -52,12 +53,7 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
             )
         today = timezone.localdate()
         allocations = list(payment.allocations.select_related("invoice"))
-        invoices = {
-            i.pk: i
-            for i in Invoice.objects.select_for_update()
-            .filter(pk__in=[a.invoice_id for a in allocations])
-            .order_by("pk")
-        }
+        invoices = invoices_lock(ids=[a.invoice_id for a in allocations])
         for allocation in allocations:
             invoice = invoices[allocation.invoice_id]
             record = Payment.objects.create(
@@ -69,12 +65,7 @@ def card_payment_settle_success(*, card_payment_id: int, amount_minor: int, curr
             )
             allocation.payment = record
             allocation.save(update_fields=["payment"])
-            invoice.balance = max(invoice.balance - allocation.amount, 0)
-            fields = ["balance"]
-            if invoice.balance == 0 and invoice.status in (Invoice.Status.OPEN, Invoice.Status.OVERDUE):
-                invoice.status = Invoice.Status.PAID
-                fields.append("status")
-            invoice.save(update_fields=fields)
+            invoice_pay_down(invoice=invoice, amount=allocation.amount)
         payment.status = CardPayment.Status.SUCCEEDED
         payment.settled_at = timezone.now()
         payment.failure_code = payment.failure_message = ""

@@ -98,40 +98,26 @@ def writeback_enqueue_payment(*, card_payment: CardPayment, allocations) -> list
     ]
 
 
-def writeback_enqueue_refund(*, refund: CardRefund, parts) -> list[HaloWriteBack]:
-    """Inside the refund's transaction: ``parts`` are (invoice, portal Payment row, amount given back)."""
+def writeback_enqueue_refund(*, refund: CardRefund, parts, failed: bool = False) -> list[HaloWriteBack]:
+    """Inside the refund's transaction: ``parts`` are (invoice, portal Payment row, amount).
+
+    A refund posts each part as a negative payment. ``failed``: Stripe failed the refund after that, so
+    the same parts are posted again as positive payments. Either way HaloPSA's ``thirdpartyid`` is the
+    portal row's ``reference`` (the refund's id, or ``<id>:failed``), which is how the sync links them.
+    """
     card_payment = refund.card_payment
     if not _connected(card_payment.portal):
         return []
+    kind, sign = (HaloWriteBack.Kind.REFUND_FAILED, 1) if failed else (HaloWriteBack.Kind.REFUND, -1)
     return [
         _create(
             card_payment=card_payment,
             refund=refund,
             invoice=invoice,
             payment=payment,
-            amount=-amount,
-            thirdpartyid=refund.stripe_refund_id,
-            kind=HaloWriteBack.Kind.REFUND,
-        )
-        for invoice, payment, amount in parts
-    ]
-
-
-def writeback_enqueue_refund_failed(*, refund: CardRefund, parts) -> list[HaloWriteBack]:
-    """Inside the transaction that undoes a refund Stripe failed: the money the negative payments said
-    went back is posted to HaloPSA again, as positive payments with their own ``thirdpartyid``."""
-    card_payment = refund.card_payment
-    if not _connected(card_payment.portal):
-        return []
-    return [
-        _create(
-            card_payment=card_payment,
-            refund=refund,
-            invoice=invoice,
-            payment=payment,
-            amount=amount,
+            amount=sign * amount,
             thirdpartyid=payment.reference,
-            kind=HaloWriteBack.Kind.REFUND_FAILED,
+            kind=kind,
         )
         for invoice, payment, amount in parts
     ]
