@@ -10,6 +10,7 @@ row, counts it and keeps what the portal already has.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -108,7 +109,7 @@ def json_value(value, depth: int = 0):
     if isinstance(value, Decimal):
         return str(value) if value.is_finite() else None
     if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
+        return value if math.isfinite(value) else None
     return value if value is None or isinstance(value, bool | int) else None
 
 
