@@ -15,7 +15,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
-from portal.admin_scoping import BadLookupsMixin, PortalScopedAdmin, admin_portal
+from portal.admin_scoping import BadLookupsMixin, ConcurrentSaveMixin, PortalScopedAdmin, admin_portal
 
 from .audit import client_ip
 from .models import (
@@ -54,7 +54,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(BadLookupsMixin, DjangoGroupAdmin):
+class GroupAdmin(ConcurrentSaveMixin, BadLookupsMixin, DjangoGroupAdmin):
     pass
 
 

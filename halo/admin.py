@@ -6,7 +6,6 @@ synced, a banner when the last run failed, and the last deliveries.
 """
 
 import ipaddress
-import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from portal import outbound
 from portal.admin_scoping import PortalScopedAdmin, admin_portal
+from portal.validators import halo_tenant_clean
 
 from .client import HaloAPIError
 from .connection_test import halo_connection_test
@@ -22,7 +22,7 @@ from .selectors import sync_last_run, sync_last_success, webhook_deliveries_rece
 from .services import halo_defaults_for_portal, halo_webhook_register
 from .tasks import halo_sync
 
-TENANT = re.compile(r"^[A-Za-z0-9._-]+$")
+TENANT_MAX_LENGTH = HaloConnection._meta.get_field("tenant").max_length
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -47,13 +47,7 @@ class HaloConnectionForm(forms.ModelForm):
 
     def clean_tenant(self):
         """The tenant travels in the token request's query: one word, as HaloPSA names tenants."""
-        tenant = (self.cleaned_data.get("tenant") or "").strip()
-        if tenant and not TENANT.match(tenant):
-            raise forms.ValidationError(
-                "The tenant is a single word of letters, digits, “-”, “_” and “.” (HaloPSA: Configuration > "
-                "Integrations > HaloPSA API > Tenant)."
-            )
-        return tenant
+        return halo_tenant_clean(self.cleaned_data.get("tenant"), max_length=TENANT_MAX_LENGTH)
 
     def clean(self):
         """The outbound rules every call follows: an address the portal would refuse to call (a scheme,

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from portal import outbound
 from portal.models import Portal
+from portal.validators import halo_tenant_clean
 
 from .models import HaloConnection, new_webhook_secret
 
@@ -36,6 +37,12 @@ def halo_defaults_for_portal(*, portal: Portal) -> dict:
 
 
 def _check(connection: HaloConnection) -> None:
+    """What the admin form refuses, refused here too (``manage.py halo connect`` has no form)."""
+    max_length = HaloConnection._meta.get_field("tenant").max_length
+    try:
+        connection.tenant = halo_tenant_clean(connection.tenant, max_length=max_length)
+    except ValidationError as exc:
+        raise ValidationError({"tenant": exc.messages}) from exc
     for field, what in (("api_url", "API URL"), ("auth_url", "authorisation server URL")):
         try:
             outbound.check_url(getattr(connection, field), what=what)

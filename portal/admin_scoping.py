@@ -6,11 +6,15 @@ filtered, so a row of another portal is a 404, not a 403 or a "perhaps it was de
 (no existence leak). Superusers see everything.
 """
 
-from django.contrib import admin
+import logging
+
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DataError, router, transaction
-from django.http import Http404
+from django.db import DataError, IntegrityError, router, transaction
+from django.http import Http404, HttpResponseRedirect
+
+logger = logging.getLogger(__name__)
 
 #: What a changelist's query-string lookups raise on values the field or the database cannot hold:
 #: a date hierarchy of year 9999 (``ValueError``: year 10000 is out of range), a 30-digit year
@@ -111,7 +115,39 @@ class BadLookupsMixin:
             raise IncorrectLookupParameters(exc) from exc
 
 
-class PortalScopedAdmin(BadLookupsMixin, PortalScopingMixin, admin.ModelAdmin):
+class ConcurrentSaveMixin:
+    """Two admins saving the same unique value at once: the second gets the form's error, not a 500.
+
+    The form checks unique fields before the save, but between that check and the ``INSERT`` another
+    admin (or a HaloPSA sync) can commit the same portal's connection, the same contact email, the
+    same group name: the database refuses the row and Django answers 500. ``changeform_view`` runs
+    in its own transaction, so nothing of the refused save is kept. We then run the same request
+    once more: the form's check now sees the committed row and answers with its usual message, the
+    admin's typed values still in the form. Should the database refuse the second attempt too (a
+    constraint no form checks), the admin is sent back to the page with an error message instead.
+    """
+
+    concurrent_save_message = (
+        "Someone else saved a clashing change at the same moment, so nothing was saved. "
+        "Check the values below and save again."
+    )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        for attempt in (1, 2):
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            except IntegrityError as exc:
+                logger.warning(
+                    "admin save refused by the database (a concurrent change)",
+                    extra={"model": self.model._meta.label, "attempt": attempt, "error": type(exc).__name__},
+                )
+        self.message_user(request, self.concurrent_save_message, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+
+class PortalScopedAdmin(ConcurrentSaveMixin, BadLookupsMixin, PortalScopingMixin, admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         portal = admin_portal(request)

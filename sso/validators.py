@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from portal.validators import halo_tenant_clean
+
 from .models import DEFAULT_SCOPE, SSOConfig
 
 ISSUER_MAX_LENGTH = SSOConfig._meta.get_field("issuer").max_length
@@ -32,7 +34,6 @@ DESCRIPTION_MAX_LENGTH = SSOConfig._meta.get_field("description").max_length
 # RFC 6749 allows more in a scope token; this is the set real providers use (HaloPSA: "all",
 # "read:tickets"; others: URLs such as "api://app/.default").
 _SCOPE_TOKEN = re.compile(r"^[A-Za-z0-9_.:/\-]+$")
-_TENANT = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -160,18 +161,7 @@ def normalize_scope(value: str) -> str:
 
 
 def normalize_tenant(value: str) -> str:
-    tenant = (value or "").strip()
-    if not tenant:
-        return ""
-    if len(tenant) > TENANT_MAX_LENGTH:
-        raise ValidationError(f"The tenant is too long (at most {TENANT_MAX_LENGTH} characters).")
-    if not _TENANT.match(tenant):
-        raise ValidationError(
-            "The tenant is a single word of letters, digits, “-”, “_” and “.” (HaloPSA: Configuration > "
-            "Integrations > HaloPSA API > Tenant).",
-            code="invalid",
-        )
-    return tenant
+    return halo_tenant_clean(value, max_length=TENANT_MAX_LENGTH)
 
 
 def normalize_client_id(value: str) -> str:

@@ -102,3 +102,12 @@ def test_unknown_portal_and_bad_urls_are_command_errors(portal, halo):
             "--api-url",
             "ftp://x/api",
         )
+
+
+def test_connect_refuses_a_tenant_that_is_no_single_word(portal, halo):
+    """The form's rule holds on the command line too: the tenant travels in the token request's query."""
+    with pytest.raises(CommandError, match="single word"):
+        connect(halo, "--tenant", "demo&client_id=attacker")  # the later --tenant wins
+    assert not HaloConnection.objects.exists()
+    assert connect(halo, "--tenant", "  demo  ")  # surrounding spaces are trimmed, not refused
+    assert HaloConnection.objects.get().tenant == "demo"
