@@ -10,6 +10,8 @@ The flow, built around what both Stripe and localstripe's Stripe.js stand-in do:
 3. ``card_payment_confirm``: the server creates and confirms the PaymentIntent for the recorded
    amount with the card the SetupIntent holds, with an idempotency key derived from the payment,
    under a row lock: a double click or a retried request gets the same intent, never a second one.
+   When the create's answer was lost, the person is told we are unsure (``UNSURE_MESSAGE``) and the
+   next Pay looks the intent up by its metadata before creating one (``_intent_already_created``).
    ``requires_action`` (3-D Secure) goes back to the browser (``confirmCardPayment``).
 4. The signed webhook (``payments.webhooks``) settles the payment; the browser's return only shows
    "processing" until then, and ``payments.settlement.reconcile_pending`` covers a lost webhook.
@@ -170,6 +172,7 @@ def card_payment_confirm(
 
 
 def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_intent_id: str) -> ConfirmOutcome:
+    refused = None
     with transaction.atomic():
         payment = CardPayment.objects.select_for_update().get(pk=card_payment.pk)
         if payment.payment_intent_id:
@@ -181,6 +184,14 @@ def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_inten
             return _outcome(payment, intent.client_secret if intent.status == "requires_action" else "")
         if payment.status != CardPayment.Status.CREATED:
             return _outcome(payment)
+        if payment.payment_method_id:
+            # An earlier Pay got as far as the create and heard no answer: the intent may exist.
+            try:
+                intent = _intent_already_created(client, payment)
+            except stripe.StripeError:
+                raise PaymentRefused(UNSURE_MESSAGE, status=502) from None
+            if intent is not None:
+                return _intent_recorded(payment, intent)
         if not setup_intent_id or setup_intent_id != payment.setup_intent_id:
             raise PaymentRefused("The card form does not belong to this payment; reload the page.")
         invoice_ids = sorted(payment.allocations.values_list("invoice_id", flat=True))
@@ -226,31 +237,74 @@ def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_inten
             )
             payment.refresh_from_db()
             return _outcome(payment)
-        except stripe.APIConnectionError:
-            # The intent may exist at Stripe (the answer was lost): a retry of Pay uses the same
-            # idempotency key, so it gets that intent, and its webhook settles it if it was charged.
-            payment.save(update_fields=["payment_method_id", "card_brand", "card_last4"])
-            raise PaymentRefused(UNSURE_MESSAGE, status=502) from None
         except stripe.StripeError as exc:
+            # The intent may exist at Stripe (the answer was lost, or an error came after the charge).
+            # The payment method is saved and committed (raising in this block would roll it back):
+            # it tells the next Pay to look for that intent before creating one. The webhook settles
+            # it meanwhile if it was charged (it knows the payment by the intent's metadata).
             payment.save(update_fields=["payment_method_id", "card_brand", "card_last4"])
-            raise PaymentRefused(friendly_error(exc), status=502) from None
-        payment.payment_intent_id = intent.id
-        payment.status = (
-            CardPayment.Status.REQUIRES_ACTION
-            if intent.status == "requires_action"
-            else CardPayment.Status.PROCESSING
-        )
-        payment.save(
-            update_fields=[
-                "payment_method_id",
-                "card_brand",
-                "card_last4",
-                "payment_intent_id",
-                "status",
-                "updated_at",
-            ]
-        )
+            lost = isinstance(exc, stripe.APIConnectionError)
+            refused = PaymentRefused(UNSURE_MESSAGE if lost else friendly_error(exc), status=502)
+        else:
+            return _intent_recorded(payment, intent)
+    raise refused
+
+
+def _intent_recorded(payment: CardPayment, intent) -> ConfirmOutcome:
+    """The payment's intent (just created, or found after a lost answer) on its locked row."""
+    payment.payment_intent_id = intent.id
+    payment.status = (
+        CardPayment.Status.REQUIRES_ACTION
+        if intent.status == "requires_action"
+        else CardPayment.Status.PROCESSING
+    )
+    payment.save(
+        update_fields=[
+            "payment_method_id",
+            "card_brand",
+            "card_last4",
+            "payment_intent_id",
+            "status",
+            "updated_at",
+        ]
+    )
     return _outcome(payment, intent.client_secret if intent.status == "requires_action" else "")
+
+
+#: How many intents a Pay after a lost answer looks through for its own (see below).
+INTENT_LOOKUP_LIMIT = 1000
+#: Leeway between our clock and Stripe's when telling an intent older than its payment.
+CLOCK_LEEWAY_SECONDS = 300
+
+
+def _intent_already_created(client: stripe.StripeClient, payment: CardPayment):
+    """The intent an earlier create for this payment made although we heard no answer, or None.
+
+    Why not only the idempotency key: Stripe answers a create retried with the same key with the
+    first intent, but only for 24 h and only with the same parameters, and localstripe (the demo's
+    and the tests' Stripe) ignores the key altogether, so a second create there is a second
+    charge (tests/payments/test_lost_answer.py). Every intent of ours carries the payment in its
+    metadata, so it is looked for by that. Stripe's list has no metadata filter and its search
+    lags writes (localstripe has neither search nor a ``created`` filter), so the account's
+    intents are read, at most ``INTENT_LOOKUP_LIMIT`` of them, stopping once Stripe's newest-first
+    order reaches intents older than the payment. Not found: the create is sent again, with the
+    same key. Only a Pay after an unanswered create pays for this look.
+    """
+    wanted = _metadata(payment)
+    oldest = int(payment.created_at.timestamp()) - CLOCK_LEEWAY_SECONDS
+    previous, newest_first = None, False
+    listing = client.v1.payment_intents.list(params={"limit": 100})
+    for seen, intent in enumerate(listing.auto_paging_iter()):
+        found = intent.to_dict()
+        metadata = found.get("metadata") or {}
+        if all(metadata.get(key) == value for key, value in wanted.items()):
+            return intent
+        created = int(found.get("created") or 0)
+        newest_first = newest_first or (previous is not None and created < previous)
+        previous = created
+        if seen + 1 >= INTENT_LOOKUP_LIMIT or (newest_first and created < oldest):
+            return None
+    return None
 
 
 def _balance_problem(payment: CardPayment) -> str:

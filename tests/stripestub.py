@@ -84,6 +84,30 @@ class LocalStripe:
         )
         return answer.json()
 
+    def payment_intents(self, secret_key: str, **metadata: str) -> list[dict]:
+        """Every PaymentIntent localstripe holds whose metadata has these values (``GET
+        /v1/payment_intents``, paged: localstripe keeps one store for every key of the session)."""
+        found, after = [], None
+        for _page in range(1000):  # bounded: localstripe holds far fewer than 100 000 intents
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            answer = self.http.get(
+                f"{self.base_url}/v1/payment_intents",
+                params=params,
+                auth=(secret_key, ""),
+                timeout=HTTP_TIMEOUT,
+            )
+            answer.raise_for_status()
+            page = answer.json()
+            found += [
+                intent
+                for intent in page["data"]
+                if all((intent.get("metadata") or {}).get(k) == v for k, v in metadata.items())
+            ]
+            if not page.get("has_more") or not page["data"]:
+                return found
+            after = page["data"][-1]["id"]
+        raise AssertionError("localstripe kept answering has_more")
+
     def stop(self) -> None:
         self.http.close()
         stop_process(self.process)
