@@ -10,7 +10,8 @@ from portal.models import Invoice, Payment, Portal
 
 from .client import payment_reference
 from .rows import ZERO, BadValue, date_value, int_value, money_value, text_value
-from .upserts import Counts, _apply, _bad_row, _write
+from .unique_moves import page_write
+from .upserts import Counts, _apply, _bad_row
 
 
 @transaction.atomic
@@ -55,7 +56,7 @@ def payments_upsert(*, portal: Portal, rows: list[dict]) -> Counts:
             counts.updated += 1
         else:
             counts.unchanged += 1
-    _write(
+    page_write(
         Payment,
         creates,
         updates,

@@ -217,11 +217,30 @@ class _Run:
                     "HaloPSA sync read fewer rows than HaloPSA counted; nothing of this kind marked gone",
                     extra={"portal": self.portal.pk, "kind": kind},
                 )
+            if kind == "customers":
+                self._store_deferred("customers", seen_at)
         self._mark_gone(self.run.generation_started_at)
-        deferred = self.totals["contacts"].deferred
-        if deferred:  # users whose email a contact now marked gone held: they can take its row over
-            self.totals["contacts"].deferred = []
-            self._store("contacts", deferred, seen_at)
+        self._store_deferred("contacts", seen_at)  # after: a user can take over a contact now gone
+
+    def _store_deferred(self, kind: str, seen_at) -> None:
+        """Rows their page could not store as HaloPSA has them, because another synced row held their
+        email or name, stored once more at the end of the pass, together: by then that row may have moved
+        (a swap or cycle across pages, which ``upserts`` writes whole) or be gone (a re-created user).
+
+        Counted once: a user skipped in its page and stored now is no longer counted as skipped (one still
+        refused is skipped again); a client was stored in its page, with its id added, and counted there.
+        """
+        totals = self.totals[kind]
+        deferred, totals.deferred = totals.deferred, []
+        if not deferred:
+            return
+        rows = list({row.get("id"): row for row in deferred}.values())  # a row read twice, once
+        if kind == "customers":
+            upserts.customers_upsert(portal=self.portal, rows=rows, seen_at=seen_at)
+            return
+        totals.skipped -= len(deferred)
+        self._store(kind, rows, seen_at)
+        totals.deferred = []  # still refused: they wait for the next run
 
     def _reread_held(self) -> None:
         """Invoices whose amounts a page could not settle (a write-back HaloPSA recorded while the run read
@@ -280,6 +299,7 @@ class _Run:
             for page in self.client.pages(path, key, params=params):
                 self._store(kind, page.rows, seen_at)
                 self._page_done(kind, page.page_no + 1)
+            self._store_deferred(kind, seen_at)
         params = {"postedonly": "true", "includelines": "true", "order": "last_modified", "orderdesc": "true"}
         for page in self.client.pages("Invoice", "invoices", params=params):
             fresh = [r for r in page.rows if (datetime_value(r.get("last_modified")) or since) >= since]

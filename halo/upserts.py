@@ -5,6 +5,7 @@ Each function takes a page of rows as HaloPSA answers them, writes it with ``bul
 the columns cannot hold is refused there); a row that cannot be stored (no email, unknown client, an
 impossible date or amount) is skipped and counted, never a crash, and the portal's copy of it is kept. Rows typed into
 the admin before the connection existed are adopted when they match (same name / email / number).
+Rows of a page that swap names, emails or numbers among themselves are written by ``unique_moves``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from portal.invoice_figures import invoice_figures_changed
@@ -27,6 +28,7 @@ from .rows import (
     invoice_values,
     text_value,
 )
+from .unique_moves import UniqueValue, page_write
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,10 @@ class Counts:
     #: HaloPSA ids of invoices whose amounts were kept as the portal has them: the page may have been read
     #: before HaloPSA recorded a payment the portal wrote back (the sync reads them once more).
     held: set[int] = field(default_factory=set)
-    #: Users skipped because another synced contact of their customer has their email: stored again once
-    #: that contact is inactive (a HaloPSA user deleted and created again with the same email).
+    #: Rows stored again at the end of the pass (``sync._Run._store_deferred``): users skipped because
+    #: another synced contact of their customer has their email (it may be marked gone, a HaloPSA user
+    #: deleted and created again, or move to another email in a later page), clients given their id in
+    #: the name because a synced client has it (it may be renamed in a later page).
     deferred: list[dict] = field(default_factory=list)
 
     def add(self, other: Counts) -> None:
@@ -85,40 +89,6 @@ def _still_listed(queryset, kept: set[int], seen_at: datetime) -> None:
         queryset.filter(halo_id__in=kept).update(halo_seen_at=seen_at)
 
 
-def _write(model, creates: list, updates: list, fields: list[str], counts: Counts) -> None:
-    """The page in a few statements; if the database refuses it, row by row, skipping what it refuses.
-
-    The checks above keep the unique constraints, but HaloPSA can still hand a page the portal cannot
-    store as one statement (two users swapping emails, two clients swapping names: each row clashes
-    with the other's old value). A page that failed whole would fail every later run at the same page.
-    """
-    try:
-        with transaction.atomic():
-            if creates:
-                model.objects.bulk_create(creates, batch_size=500)
-            if updates:
-                model.objects.bulk_update(updates, fields, batch_size=500)
-        return
-    except (IntegrityError, DataError):
-        logger.warning(
-            "HaloPSA page refused as a whole; writing it row by row", extra={"model": model.__name__}
-        )
-    for obj, insert in [*((o, True) for o in creates), *((o, False) for o in updates)]:
-        try:
-            with transaction.atomic():
-                if insert:
-                    obj.pk = None
-                    obj.save(force_insert=True)
-                else:
-                    obj.save(update_fields=fields)
-        except (IntegrityError, DataError):
-            counts.skipped += 1
-            counts.created -= insert
-            logger.warning(
-                "HaloPSA row refused by the database", extra={"model": model.__name__, "halo_id": obj.halo_id}
-            )
-
-
 def _apply(obj, values: dict) -> bool:
     changed = False
     for name, value in values.items():
@@ -130,24 +100,26 @@ def _apply(obj, values: dict) -> bool:
 
 # --- clients -> customers -----------------------------------------------------------------------
 CUSTOMER_FIELDS = ["name", "inactive", "halo_id", "external_id"]
+CUSTOMER_NAME = UniqueValue("name", scope="portal_id", portal="portal")
 
 
 @transaction.atomic
 def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> Counts:
     counts, kept = Counts(), set()
-    wanted = {}
+    wanted, wanted_rows = {}, {}
     for row in rows:
         halo_id, name = int_value(row.get("id")), text_value(row.get("name"), 1000).strip()[:200]
         if halo_id is None or not name:
             _bad_row("client", halo_id, BadValue("id" if halo_id is None else "name"), counts, kept)
             continue
         wanted[halo_id] = {"name": name, "inactive": bool_value(row.get("inactive"))}
+        wanted_rows[halo_id] = row
     existing = {c.halo_id: c for c in Customer.objects.filter(portal=portal, halo_id__in=wanted)}
     names = [v["name"] for v in wanted.values()]
-    names_taken = set(
+    names_taken = dict(  # name -> its holder's HaloPSA id (None: typed into the admin)
         Customer.objects.filter(portal=portal, name__in=names)
         .exclude(halo_id__in=wanted)
-        .values_list("name", flat=True)
+        .values_list("name", "halo_id")
     )
     manual = {c.name: c for c in Customer.objects.filter(portal=portal, halo_id__isnull=True, name__in=names)}
     creates, updates, page_names = [], [], set()
@@ -161,6 +133,8 @@ def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> 
             # Another customer has the name (a second HaloPSA client, or one typed into the admin that a
             # renamed client now matches): names are unique per portal, so this one says which it is.
             values["name"] = f"{name[:185]} (#{halo_id})"
+            if name not in page_names and names_taken[name] is not None:
+                counts.deferred.append(wanted_rows[halo_id])  # its holder may be renamed in a later page
         page_names.add(values["name"])
         values.update(halo_id=halo_id, external_id=str(halo_id))
         if customer is None:
@@ -174,7 +148,7 @@ def customers_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> 
             counts.updated += 1
         else:
             counts.unchanged += 1
-    _write(Customer, creates, updates, [*CUSTOMER_FIELDS, "halo_seen_at"], counts)
+    page_write(Customer, creates, updates, [*CUSTOMER_FIELDS, "halo_seen_at"], counts, CUSTOMER_NAME, portal)
     _still_listed(Customer.objects.filter(portal=portal), kept, seen_at)
     return counts
 
@@ -185,6 +159,7 @@ def _customers_by_halo_id(portal: Portal, client_ids) -> dict[int, Customer]:
 
 # --- users -> contacts --------------------------------------------------------------------------
 CONTACT_FIELDS = ["customer", "email", "name", "inactive", "can_view_invoices", "halo_id", "halo_checked_at"]
+CONTACT_EMAIL = UniqueValue("email", "customer_id", "customer__portal", True, "@placeholder.invalid")
 
 
 @transaction.atomic
@@ -196,7 +171,9 @@ def contacts_upsert(
     A user whose email another synced contact of the customer has is skipped: the first one counts. If
     that contact is inactive (its HaloPSA user deleted, this one created again with the same email), the
     new user takes its row over, so the person keeps their access. A contact whose email HaloPSA changed
-    to one another contact has loses access at the old address (HaloPSA no longer gives it that email).
+    to one another contact has loses access at the old address (HaloPSA no longer gives it that email);
+    if a synced contact holds it, the user is tried again at the end of the pass, as that contact may
+    have moved on by then (two users swapping emails across pages).
     """
     counts, now = Counts(), now or timezone.now()
     customers = _customers_by_halo_id(portal, (int_value(r.get("client_id")) for r in rows))
@@ -245,9 +222,9 @@ def contacts_upsert(
             contact = taken.pop(pair)  # typed into the admin, or left by a deleted HaloPSA user
         elif pair in page_pairs or pair in taken:
             counts.skipped += 1  # the same email twice for one customer: the first one counts
-            if contact is None:
-                counts.deferred.append(raw[halo_id])
-            elif not contact.inactive:
+            if contact is None or (pair not in page_pairs and taken[pair].halo_id is not None):
+                counts.deferred.append(raw[halo_id])  # the holder may be gone, or move, later in the run
+            if contact is not None and not contact.inactive:
                 contact.inactive, contact.halo_checked_at, contact.halo_seen_at = True, now, seen_at
                 counts.revoked_emails.add(contact.email)
                 updates.append(contact)
@@ -269,7 +246,7 @@ def contacts_upsert(
         updates.append(contact)
         counts.updated += changed
         counts.unchanged += not changed
-    _write(Contact, creates, updates, [*CONTACT_FIELDS, "halo_seen_at"], counts)
+    page_write(Contact, creates, updates, [*CONTACT_FIELDS, "halo_seen_at"], counts, CONTACT_EMAIL, portal)
     return counts
 
 
@@ -278,6 +255,7 @@ INVOICE_FIELDS = [
     "customer", "number", "issued_on", "due_on", "currency", "total", "balance", "status", "tax_total",
     "amount_paid", "halo_payment_status", "lines", "halo_last_modified", "halo_id",
 ]  # fmt: skip
+INVOICE_NUMBER = UniqueValue("number", scope="customer_id", portal="customer__portal")
 
 
 @transaction.atomic
@@ -340,7 +318,7 @@ def invoices_upsert(*, portal: Portal, rows: list[dict], seen_at: datetime) -> C
         updates.append(invoice)
         counts.updated += changed
         counts.unchanged += not changed
-    _write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"], counts)
+    page_write(Invoice, creates, updates, [*INVOICE_FIELDS, "halo_seen_at"], counts, INVOICE_NUMBER, portal)
     _still_listed(Invoice.objects.filter(customer__portal=portal), kept, seen_at)
     if creates or counts.updated:
         invoice_figures_changed(portal_id=portal.pk)  # bulk writes send no signals
