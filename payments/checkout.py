@@ -116,7 +116,7 @@ def card_payment_start(
 
 
 def card_payment_setup(*, card_payment: CardPayment, account: StripeAccount) -> str:
-    """The SetupIntent client secret for Elements (created once per payment, then reused)."""
+    """The SetupIntent client secret for Elements (created once per payment, reused until it holds a card)."""
     if card_payment.status != CardPayment.Status.CREATED:
         raise PaymentRefused("This payment has already been submitted.", status=409)
     with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits for the card form
@@ -127,7 +127,10 @@ def _setup_intent(card_payment: CardPayment, client: stripe.StripeClient) -> str
     try:
         if card_payment.setup_intent_id:
             intent = client.v1.setup_intents.retrieve(card_payment.setup_intent_id)
-            if intent.status not in ("canceled",):
+            # A succeeded one already holds a card (a Pay whose confirm got no answer, a reload after
+            # the card was entered): Stripe.js refuses to confirm it again, so Pay once more needs a
+            # fresh one; the confirm then looks for the first attempt's intent before creating one.
+            if intent.status not in ("canceled", "succeeded"):
                 return intent.client_secret
         # No idempotency key: a SetupIntent moves no money, and after a declined card a fresh one is
         # needed (localstripe cancels the old one).

@@ -200,8 +200,9 @@ def _started(shop, invoice) -> CardPayment:
 
 
 def _press_pay(shop, payment):
-    """What pay.js does on Pay: the setup (the same SetupIntent, reused), Elements' confirmCardSetup
-    (to localstripe directly), then the confirm. The setup's answer when it is refused."""
+    """What pay.js does on Pay: the setup (a fresh SetupIntent once the last one holds a card),
+    Elements' confirmCardSetup (to localstripe directly), then the confirm. The setup's answer when it
+    is refused."""
     base = f"/payments/{payment.public_id}"
     setup = shop.client.post(f"{base}/setup/", content_type="application/json")
     if setup.status_code != 200:

@@ -15,7 +15,7 @@ from payments.settlement import reconcile_pending
 from portal.models import Invoice, Payment
 from tests.factories import CustomerFactory, InvoiceFactory
 from tests.payments.conftest import connect, wait_for
-from tests.stripestub import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_DECLINED_ON_SETUP
+from tests.stripestub import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_DECLINED_ON_SETUP, CARD_OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,6 +99,27 @@ def test_card_declined_at_entry_changes_nothing(shop):
     assert outcome["setup_error"]["message"] == "Your card was declined."
     payment.refresh_from_db()
     assert payment.status == CardPayment.Status.CREATED and payment.payment_intent_id is None
+
+
+def test_a_reload_after_the_card_was_entered_gets_a_fresh_card_form(shop):
+    """Stripe.js will not confirm a SetupIntent that already holds a card: Pay again needs a new one."""
+    invoice = shop.invoice("42.00")
+    response = shop.start([invoice])
+    payment = CardPayment.objects.get(public_id=response["Location"].rstrip("/").split("/")[-1])
+    setup_url = f"/payments/{payment.public_id}/setup/"
+    first = shop.client.post(setup_url, content_type="application/json").json()["client_secret"]
+    assert shop.client.post(setup_url, content_type="application/json").json()["client_secret"] == first
+    shop.localstripe.confirm_card_setup(first, CARD_OK, shop.account.publishable_key)  # then the page reloads
+    again = shop.client.post(setup_url, content_type="application/json").json()["client_secret"]
+    assert again != first
+    seti = shop.localstripe.confirm_card_setup(again, CARD_OK, shop.account.publishable_key)
+    outcome = shop.client.post(
+        f"/payments/{payment.public_id}/confirm/",
+        {"setup_intent": seti["id"]},
+        content_type="application/json",
+    ).json()
+    assert outcome["status"] == "processing"
+    assert shop.wait_settled(payment).amount == Decimal("42.00")
 
 
 def test_three_d_secure(shop):
