@@ -22,8 +22,16 @@ from portal.models import Portal
 from .audit import AuditKind, audit_record
 from .code_budget import code_failure_count, code_failure_day_locked
 from .models import LoginCode, User
-from .outbox import login_code_hash, outbox_queue_after_commit
+from .outbox import login_code_hash, login_code_ttl, outbox_queue_after_commit
 from .services import UserEmailUnavailable, normalize_email, user_get_or_create
+
+
+def _expired(row: LoginCode, now: datetime) -> bool:
+    """A code dies ``LOGIN_CODE_TTL_MINUTES`` after its mail (a stranger's row: after the mail task
+    decided not to send it, the same moment); a row the task never reached, that long after the request."""
+    if row.expires_at is not None:
+        return row.expires_at <= now
+    return row.created_at <= now - login_code_ttl()
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
     Only the newest code counts (a new request supersedes older ones). A wrong try is counted
     before answering, under a row lock, so parallel guesses cannot exceed the limit; at the limit
     the code is dead and the person must ask for a new one. Unknown emails simply have no code:
-    their answers are the same "invalid" as a wrong code. Returns a status instead of raising so
+    their request's row answers, counts and locks like a contact's with a wrong code. Returns a status instead of raising so
     the attempt counter is committed.
     """
     if portal.sso_only:
@@ -79,19 +87,30 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
             )
             return CodeCheck(status="paused", resume_at=day.pause_ends)
         now = timezone.now()
+        # The newest request of the email, whatever became of it: a stranger's (marked superseded by
+        # the mail task), one whose mail has not left yet, one already used. Each counts wrong tries
+        # and locks at the limit exactly like a contact's live code, so no sequence of answers, from
+        # one browser or several, tells a contact from a stranger; only a live code can match.
         row = (
             LoginCode.objects.select_for_update(of=("self",))
-            .filter(portal=portal, email=address, used_at__isnull=True, superseded=False)
+            .filter(portal=portal, email=address)
             .order_by("-created_at", "-id")
             .first()
         )
-        if row is None or row.sent_at is None or not row.code_hash or row.expires_at is None:
+        live = (
+            row is not None
+            and row.used_at is None
+            and not row.superseded
+            and row.sent_at is not None
+            and bool(row.code_hash)
+        )
+        if row is None:
             status, reason = "invalid", "no_live_code"
-        elif row.expires_at <= now:
+        elif _expired(row, now):
             status, reason = "invalid", "expired"
         elif row.attempts >= max_attempts:
             status, reason = "locked", "locked"
-        elif constant_time_compare(row.code_hash, login_code_hash(login_code_id=row.pk, code=code)):
+        elif live and constant_time_compare(row.code_hash, login_code_hash(login_code_id=row.pk, code=code)):
             row.used_at = now
             row.save(update_fields=["used_at"])
             try:
@@ -134,7 +153,7 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
             if row.attempts >= max_attempts:
                 status, reason = "locked", "too_many_attempts"
             else:
-                status, reason = "invalid", "wrong_code"
+                status, reason = "invalid", "wrong_code" if live else "no_live_code"
         audit_record(
             kind=AuditKind.CODE_LOCKED if reason == "too_many_attempts" else AuditKind.CODE_FAILED,
             portal=portal,

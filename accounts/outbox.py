@@ -187,9 +187,11 @@ def outbox_send_login_code(*, login_code_id: int) -> bool:
             return False
         if not customers_for_email(portal=row.portal, email=row.email).exists():
             # Decided here, not in the request: POST /login/ does the same work for every email,
-            # so its timing cannot tell contacts from strangers. The row never gets a code.
+            # so its timing cannot tell contacts from strangers. The row never gets a code, but it
+            # expires when a sent one would (``login_code_check`` answers for it as for a code).
             row.superseded = True
-            row.save(update_fields=["superseded"])
+            row.expires_at = now + login_code_ttl()
+            row.save(update_fields=["superseded", "expires_at"])
             audit_record(
                 kind=AuditKind.CODE_NOT_SENT,
                 portal=row.portal,

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
 
 from accounts.login_code import login_code_check, login_code_request
@@ -164,6 +165,36 @@ def test_unknown_email_locks_after_five_tries_too(client, portal, request_code):
     request_code("mallory@example.com")
     statuses = [client.post("/login/code/", {"code": "123456"}).status_code for _ in range(6)]
     assert statuses == [400, 400, 400, 400, 429, 429]
+
+
+def _lock_from_one_browser_then_guess_from_another(request_code, email) -> tuple[list[int], int, str]:
+    """Two browsers ask for a code (the second's is the live one); the first spends five wrong tries
+    (its own per-browser limit), then the second guesses once."""
+    first, second = Client(HTTP_HOST="acme.localhost"), Client(HTTP_HOST="acme.localhost")
+    assert request_code(email, c=first).status_code == 302
+    assert request_code(email, c=second).status_code == 302
+    answers = [first.post("/login/code/", {"code": "000000"}).status_code for _ in range(5)]
+    response = second.post("/login/code/", {"code": "000000"})
+    return answers, response.status_code, response.content.decode()
+
+
+def test_no_sequence_of_answers_tells_a_contact_from_a_stranger(portal, contact, request_code):
+    """The stranger's request row counts and locks like a contact's code, so another browser's first
+    guess reads the same for both (it used to be "too many tries" for a contact only)."""
+    known = _lock_from_one_browser_then_guess_from_another(request_code, "alice@example.com")
+    unknown = _lock_from_one_browser_then_guess_from_another(request_code, "nobody@example.com")
+    assert known[:2] == unknown[:2] == ([400, 400, 400, 400, 429], 429)
+    assert "Too many wrong tries" in known[2] and "Too many wrong tries" in unknown[2]
+
+
+def test_a_strangers_request_expires_when_a_code_would(client, portal, request_code):
+    request_code("nobody@example.com")
+    row = LoginCode.objects.get()
+    assert row.superseded and not row.code_hash
+    assert timedelta(minutes=15) <= row.expires_at - row.created_at < timedelta(minutes=15, seconds=10)
+    LoginCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.post("/login/code/", {"code": "123456"}).status_code == 400
+    assert LoginCode.objects.get().attempts == 0  # expired, like a contact's code: no counting
 
 
 def test_expired_code_is_refused(client, contact, request_code):
