@@ -59,6 +59,14 @@ def check_email_view(request: HttpRequest) -> HttpResponse:
         elif outcome.status == "already_verified":
             messages.info(request, "Your email is already confirmed. Please sign in again.")
             return redirect("accounts:login")
+        elif outcome.status == "denied":
+            request.session.pop(VERIFICATION_SESSION_KEY, None)
+            messages.error(
+                request,
+                "The owner of this email address said a sign-in with this account wasn't them, so no more "
+                "links go to it. Please contact the portal's support.",
+            )
+            return redirect("accounts:login")
         else:
             messages.error(request, "We can't send a link for this sign-in. Please sign in again.")
             return redirect("accounts:login")
@@ -164,6 +172,16 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
             return _no_referrer(_link_problem(request, lookup.status))
         return _no_referrer(_confirm_page(request, lookup.verification))
     action = request.POST.get("action", "confirm")
+    if action not in ("confirm", "continue", "deny"):
+        # Only the page's three buttons: anything else changes nothing (it used to mean "confirm").
+        return _no_referrer(
+            _problem(
+                request,
+                status=400,
+                title="That didn't work",
+                message="Open the link from your email again and choose one of the buttons.",
+            )
+        )
     ip = client_ip(request)
     if action == "continue":
         return _no_referrer(_continue_with_sso(request, token))

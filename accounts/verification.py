@@ -81,7 +81,7 @@ def email_verification_for_login(
 
 @dataclass(frozen=True)
 class ResendOutcome:
-    status: Literal["sent", "too_soon", "hourly_limit", "ip_limit", "already_verified", "no_email"]
+    status: Literal["sent", "too_soon", "hourly_limit", "ip_limit", "already_verified", "no_email", "denied"]
     verification: EmailVerification | None = None
 
 
@@ -107,6 +107,18 @@ def email_verification_resend(
             and identity.user.email == identity.email
         ):
             return ResendOutcome("already_verified")
+        if by_user is None and identity.denied_email and identity.denied_email == identity.email:
+            # The mailbox's owner said "This wasn't me": this account may not mail the address again
+            # (the sign-in refuses it; so does the resend of a "check your email" page left open)
+            # until staff resend from the admin.
+            audit_record(
+                kind=AuditKind.VERIFICATION_FAILED,
+                portal=identity.portal,
+                email=identity.email,
+                ip=ip,
+                detail={"reason": "denied_by_mailbox_owner", "identity": identity.pk, "via": "resend"},
+            )
+            return ResendOutcome("denied")
         latest = identity.verifications.order_by("-created_at", "-id").first()
         if enforce_limits:
             now = timezone.now()

@@ -267,3 +267,28 @@ def test_second_sso_login_after_verification_needs_no_mail(client, first_login, 
     mail.outbox.clear()
     result = first_login(c=Client(HTTP_HOST="acme.localhost"))
     assert result.user is not None and mail.outbox == []
+
+
+def test_after_this_wasnt_me_the_open_check_email_page_mails_nobody(
+    client, link, django_capture_on_commit_callbacks
+):
+    """The browser of the sign-in still shows "check your email": its resend is refused, not mailed."""
+    owner = Client(HTTP_HOST="acme.localhost")
+    assert owner.post(link, {"action": "deny"}).status_code == 200
+    sent = len(mail.outbox)
+    EmailVerification.objects.update(
+        created_at=timezone.now() - timedelta(minutes=2)
+    )  # past the 1-minute wait
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/check-email/", follow=True)
+    assert len(mail.outbox) == sent
+    assert "said a sign-in with this account wasn" in response.content.decode()
+    assert AuditEvent.objects.filter(kind="verification_failed", detail__via="resend").count() == 1
+    assert client.get("/accounts/check-email/").status_code == 302  # the page is gone too
+
+
+def test_an_unknown_action_on_the_link_changes_nothing(client, link):
+    response = client.post(link, {"action": "bogus"})
+    assert response.status_code == 400
+    assert SESSION_KEY not in client.session
+    assert EmailVerification.objects.get().used_at is None
