@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from portal.emails import normalize_email
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -92,7 +94,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ``user_email_conflict``) on every path that saves a user, forms or not. The check and the
         insert are not atomic; the database constraints cover the per-portal rule, and the
         password backend refuses to choose if two rows ever share a superuser's email."""
-        self.email = self.email.strip().lower()
+        self.email = normalize_email(self.email)
         update_fields = kwargs.get("update_fields")
         if update_fields is None or {"email", "portal", "is_superuser"} & set(update_fields):
             conflict = user_email_conflict(

@@ -4,8 +4,6 @@ The two sign-in flows have their own modules: ``login_code`` (the email code) an
 (first SSO login and the email-verification link). Mail goes through ``outbox``.
 """
 
-import contextlib
-
 from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,6 +11,7 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
 
+from portal.emails import normalize_email
 from portal.models import Portal
 
 from .audit import AuditKind, audit_record
@@ -23,21 +22,6 @@ from .models import Identity, User
 #: works; the model backend does, with no network or provider state (the SSO backend is for
 #: sessions opened by the provider callback).
 SESSION_BACKEND = "accounts.backends.PortalPasswordBackend"
-
-
-def normalize_email(email: str) -> str:
-    """One spelling per address: trimmed, lower case, and an internationalised domain in Unicode.
-
-    A browser may send ``anna@xn--bcher-kva.example`` for what HaloPSA calls ``anna@bücher.example``;
-    both are the same mailbox, so the code login and the SSO path must store and match the same form.
-    """
-    address = (email or "").strip().lower()
-    local, at, domain = address.rpartition("@")
-    if at and "xn--" in domain:
-        # Not valid punycode: kept as typed (the validators refuse it or it stays that spelling).
-        with contextlib.suppress(UnicodeError):
-            address = f"{local}@{domain.encode('ascii').decode('idna')}"
-    return address
 
 
 def user_by_email(*, portal: Portal, email: str) -> User | None:

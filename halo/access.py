@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from portal.emails import normalize_email
 from portal.models import Contact, Portal
 
 from . import upserts
@@ -54,7 +55,7 @@ def _allowed(portal: Portal, email: str) -> bool:
 def invoice_access_at_signin(*, portal: Portal, email: str) -> InvoiceAccess:
     if portal.invoice_access != Portal.InvoiceAccess.HALO:
         return InvoiceAccess(True, "rule_emails")
-    address = (email or "").strip().lower()
+    address = normalize_email(email)
     connection = halo_connection_for_portal(portal=portal)
     if connection is None:
         return InvoiceAccess(_allowed(portal, address), "no_connection")
@@ -74,7 +75,7 @@ def invoice_access_at_signin(*, portal: Portal, email: str) -> InvoiceAccess:
         # no HaloPSA user". Read as one, it would take everyone's access away while HaloPSA misbehaves.
         return _unreachable(portal, address, "bad_answer")
     rows = [
-        r for r in rows if isinstance(r, dict) and str(r.get("emailaddress", "")).strip().lower() == address
+        r for r in rows if isinstance(r, dict) and normalize_email(str(r.get("emailaddress", ""))) == address
     ]
     # Users HaloPSA no longer lists for this email lose access now, not at the next full sync; first,
     # so that a user deleted and created again with this email takes the old row over below.

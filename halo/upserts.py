@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from portal.emails import normalize_email
 from portal.invoice_figures import invoice_figures_changed
 from portal.models import Contact, Customer, Invoice, Payment, Portal
 
@@ -180,7 +181,7 @@ def contacts_upsert(
     wanted, raw = {}, {}
     for row in rows:
         halo_id = int_value(row.get("id"))
-        email = text_value(row.get("emailaddress"), 1000).strip().lower()
+        email = normalize_email(text_value(row.get("emailaddress"), 1000))
         customer = customers.get(int_value(row.get("client_id")))
         if halo_id is None or not email or "@" not in email or len(email) > 254 or customer is None:
             counts.skipped += 1  # not kept as listed: without that email or customer, access ends

@@ -13,6 +13,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from .emails import normalize_email
+
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour like #1a56db.")
 
 
@@ -155,13 +157,13 @@ class Contact(models.Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
     def save(self, *args, **kwargs):
-        self.email = self.email.strip().lower()
+        self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
     def clean(self):
         super().clean()
-        # Lower-case before validation too, so the case-insensitive unique check sees what is stored.
-        self.email = (self.email or "").strip().lower()
+        # Normalised before validation too, so the case-insensitive unique check sees what is stored.
+        self.email = normalize_email(self.email)
 
 
 class Invoice(models.Model):

@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Sum
 from django.db.models.functions import Lower
 from django.http import Http404
 
+from .emails import normalize_email
 from .invoice_figures import cached_figures
 from .models import Contact, Customer, Invoice, Payment, Portal
 from .pagination import NearestEndPaginator
@@ -79,7 +80,7 @@ def customers_for_email(*, portal: Portal, email: str) -> QuerySet[Customer]:
     The match uses ``Lower(email)`` (indexed) rather than trusting that every row was saved
     lower-case, because rows written by bulk updates bypass ``Contact.save``.
     """
-    address = (email or "").strip().lower()
+    address = normalize_email(email)
     if portal is None or not address:
         return Customer.objects.none()
     matching_contact = Contact.objects.annotate(email_lower=Lower("email")).filter(

@@ -16,6 +16,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .emails import normalize_email
 from .models import Contact, Customer, Invoice, Payment, Portal, host_of
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def contact_add(*, portal: Portal, customer_name: str, email: str, name: str = "
     From then on, a person who proves they own ``email`` on this portal sees that customer's
     invoices; that is why duplicates are refused rather than silently ignored.
     """
-    address = (email or "").strip().lower()
+    address = normalize_email(email)
     try:
         validate_email(address)
     except ValidationError as exc:

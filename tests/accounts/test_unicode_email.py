@@ -41,3 +41,38 @@ def test_what_the_validator_refuses_is_a_form_error_not_a_500(client, portal, re
 def test_both_sign_in_paths_share_one_normal_form():
     assert normalize_email(PUNYCODE) == normalize_email(" Anna@Bücher.Example ") == UNICODE
     assert normalize_email("anna@xn--invalid-.example") == "anna@xn--invalid-.example"
+
+
+@pytest.mark.parametrize("typed", [UNICODE, PUNYCODE])
+def test_a_contact_entered_in_punycode_is_stored_in_unicode_and_gets_a_code(
+    client, customer, request_code, typed
+):
+    contact = ContactFactory(customer=customer, email=PUNYCODE)  # as the admin or a script may enter it
+    assert contact.email == UNICODE
+    assert request_code(typed).status_code == 302
+    assert len(mail.outbox) == 1
+
+
+def test_stored_punycode_contacts_and_users_take_the_unicode_spelling(customer, portal):
+    """The data migrations, run on rows written before (bulk writes bypassed ``save``)."""
+    import importlib
+
+    from django.apps import apps
+
+    from portal.models import Contact
+    from tests.factories import UserFactory
+
+    moved, clash = ContactFactory(customer=customer), ContactFactory(customer=customer, email=UNICODE)
+    Contact.objects.filter(pk=moved.pk).update(email="bob@xn--bcher-kva.example")
+    Contact.objects.filter(pk=clash.pk).update(email=PUNYCODE)
+    ContactFactory(customer=customer, email=UNICODE)  # the Unicode spelling is taken for this one
+    user = UserFactory(portal=portal)
+    User.objects.filter(pk=user.pk).update(email="carol@xn--bcher-kva.example")
+    for app, name in [
+        ("portal", "0006_contact_email_unicode_domain"),
+        ("accounts", "0005_user_email_unicode_domain"),
+    ]:
+        importlib.import_module(f"{app}.migrations.{name}").forwards(apps, None)
+    assert Contact.objects.get(pk=moved.pk).email == "bob@bücher.example"
+    assert Contact.objects.get(pk=clash.pk).email == PUNYCODE  # left as it is rather than clash
+    assert User.objects.get(pk=user.pk).email == "carol@bücher.example"

@@ -9,6 +9,7 @@ from django.db import connection as db_connection
 from halo.models import HaloConnection, SyncRun
 from halo.sync import halo_sync_run
 from portal.models import Contact, Customer, Invoice, Payment
+from portal.selectors import customers_for_email
 from tests.halo.conftest import clients, invoices, users
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +174,11 @@ def test_a_crashed_workers_lock_expires(connection, halo):
         lock_token="dead", lock_until=timezone.now() - timezone.timedelta(seconds=1)
     )
     assert halo_sync_run(connection=connection).status == SyncRun.Status.OK
+
+
+def test_a_user_whose_email_halopsa_keeps_in_punycode_is_the_same_mailbox(connection, halo, portal):
+    """HaloPSA may hold ``anna@xn--bcher-kva.example``; the sign-ins look it up as ``anna@bücher.example``."""
+    halo.seed_api(clients=clients(1), users=users(1, emailaddress="Anna@XN--BCHER-KVA.example"))
+    assert halo_sync_run(connection=connection).status == SyncRun.Status.OK
+    assert Contact.objects.get().email == "anna@bücher.example"
+    assert customers_for_email(portal=portal, email="anna@xn--bcher-kva.example").count() == 1
