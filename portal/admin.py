@@ -13,6 +13,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from .admin_scoping import PortalScopedAdmin, PortalScopedTabularInline, admin_portal
+from .emails import normalize_email
 from .models import Contact, Customer, Invoice, Payment, Portal
 from .money import format_money
 
@@ -94,7 +95,7 @@ class ContactInlineFormSet(BaseInlineFormSet):
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
                 continue
-            email = (form.cleaned_data.get("email") or "").strip().lower()
+            email = normalize_email(form.cleaned_data.get("email"))
             if not email:
                 continue
             if email in seen:

@@ -18,6 +18,8 @@ from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS, transaction
 
+from .emails import normalize_email
+
 PORTAL_ADMINS_GROUP = "Portal administrators"
 
 ALL = ("view", "add", "change", "delete")
@@ -107,7 +109,7 @@ def portal_staff_user_ensure(*, portal, email: str, password: str | None = None,
     """
     from accounts.models import User
 
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     user = User.objects.select_for_update().filter(portal=portal, email__iexact=email).first()
     created = user is None
     if created:
