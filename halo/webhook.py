@@ -8,7 +8,6 @@ constant time. The body only names what changed (object kind and id); the task r
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ def webhook_authenticated(*, connection: HaloConnection, authorization: str) -> 
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 once decoded
             return False
         username, _, password = decoded.partition(":")
         return constant_time_compare(username, connection.webhook_username) & constant_time_compare(

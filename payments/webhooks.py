@@ -44,7 +44,8 @@ def _verify(*, account: StripeAccount, payload: bytes, signature: str) -> dict:
             payload.decode("utf-8"), signature, account.webhook_secret, SIGNATURE_TOLERANCE_SECONDS
         )
         event = json.loads(payload)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        # TypeError: a signature header with non-ASCII characters (the library's compare_digest).
         raise WebhookRefused(type(exc).__name__) from None
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         raise WebhookRefused("not an event")

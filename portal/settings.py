@@ -236,9 +236,14 @@ if (
     EMAIL_BACKEND = "portal.devmail.DevMailboxBackend"
 
 # --- Celery ---------------------------------------------------------------------------------
-# With no broker configured, tasks run inline (the embedded demo default).
+# With no broker configured, tasks run inline (the embedded demo default), whatever
+# CELERY_TASK_ALWAYS_EAGER says: sent to the in-memory broker, no worker would ever run them (the
+# sign-in mail would silently never leave). CELERY_TASK_ALWAYS_EAGER=true runs them inline even with
+# a broker set (CONTRACT.md).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://" or env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=False
+)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -297,13 +302,25 @@ EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 SSO_ALLOW_INSECURE_HTTP = env.bool("SSO_ALLOW_INSECURE_HTTP", default=False)
 SSO_HTTP_CONNECT_TIMEOUT = env.float("SSO_HTTP_CONNECT_TIMEOUT", default=3.05)
 SSO_HTTP_READ_TIMEOUT = env.float("SSO_HTTP_READ_TIMEOUT", default=6.0)
+
+
 # Networks besides public addresses that provider and HaloPSA API calls may reach (on-premise
 # HaloPSA); an invalid CIDR stops the start rather than being ignored.
-SSO_PROVIDER_ALLOWED_NETWORKS = [
-    str(ipaddress.ip_network(net.strip(), strict=False))
-    for net in env.list("SSO_PROVIDER_ALLOWED_NETWORKS", default=[])
-    if net.strip()
-]
+def _networks(name: str) -> list[str]:
+    networks = []
+    for net in env.list(name, default=[]):
+        if not net.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(net.strip(), strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {net.strip()!r} is not a network (e.g. 10.0.0.0/8 or fd00::/8)."
+            ) from None
+    return networks
+
+
+SSO_PROVIDER_ALLOWED_NETWORKS = _networks("SSO_PROVIDER_ALLOWED_NETWORKS")
 
 # --- outbound calls (portal/outbound.py) ------------------------------------------------------
 # One TOTAL deadline per call (connect and every read), and per login start or callback.

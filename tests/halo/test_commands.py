@@ -1,6 +1,8 @@
 """``manage.py halo connect|sync|test`` as the contract states them."""
 
 import json
+import logging
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -106,8 +108,39 @@ def test_unknown_portal_and_bad_urls_are_command_errors(portal, halo):
 
 def test_connect_refuses_a_tenant_that_is_no_single_word(portal, halo):
     """The form's rule holds on the command line too: the tenant travels in the token request's query."""
-    with pytest.raises(CommandError, match="single word"):
+    with pytest.raises(CommandError, match="^--tenant: The tenant is a single word"):
         connect(halo, "--tenant", "demo&client_id=attacker")  # the later --tenant wins
     assert not HaloConnection.objects.exists()
+    with pytest.raises(CommandError, match="^--client-id: This field cannot be blank"):
+        run(
+            "connect",
+            "--portal",
+            "acme.localhost",
+            "--client-id",
+            "",
+            "--client-secret",
+            "x",
+            "--api-url",
+            halo.api_url,
+        )
     assert connect(halo, "--tenant", "  demo  ")  # surrounding spaces are trimmed, not refused
     assert HaloConnection.objects.get().tenant == "demo"
+
+
+def test_sync_keeps_the_logs_off_stdout(portal, halo, capsys):
+    """Production logs go to stdout: while a command runs they go to stderr, so stdout is ONE object."""
+    halo.seed_api(clients=clients(1), users=users(1), invoices=invoices(2))
+    connect(halo)
+    handler = logging.StreamHandler(sys.stdout)  # as the production logging set-up has it
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        capsys.readouterr()
+        call_command("halo", "sync", "--portal", "acme.localhost", "--full")
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["invoices"]["created"] == 2  # one object, nothing else
+    assert "outbound" in captured.err.lower()

@@ -72,6 +72,8 @@ def test_basic_auth_is_accepted(client, connection, halo):
         "Basic !!!notbase64",
         "Basic " + base64.b64encode(b"halopsa:wrong").decode(),
         "Token x",
+        "Basic é",  # not ASCII: a 500 before
+        "Basic " + base64.b64encode("halopsa:é".encode("latin-1")).decode(),  # not UTF-8 once decoded
     ],
 )
 def test_bad_secret_is_401(client, connection, halo, auth):

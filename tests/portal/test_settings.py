@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -55,6 +57,18 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result["returncode"] != 0
     assert "SECRET_KEY must be set" in result["stderr"]
+
+
+def test_a_network_that_is_none_is_named_at_the_start():
+    result = settings_in_fresh_process(
+        {"DEBUG": "true", "SSO_PROVIDER_ALLOWED_NETWORKS": "10.0.0.0/8, 10.0.0.0/33"},
+        "SSO_PROVIDER_ALLOWED_NETWORKS",
+    )
+    assert result["returncode"] != 0
+    assert (
+        "ImproperlyConfigured: SSO_PROVIDER_ALLOWED_NETWORKS: '10.0.0.0/33' is not a network"
+        in result["stderr"]
+    )
 
 
 def test_production_refuses_to_start_without_a_field_encryption_key():
@@ -107,6 +121,19 @@ def test_contract_defaults():
     assert result["ALLOWED_HOSTS"] == "['localhost', '.localhost', '127.0.0.1']"
     assert result["CELERY_TASK_ALWAYS_EAGER"] == "True"  # no broker: tasks run inline
     assert result["SSO_ALLOW_INSECURE_HTTP"] == "False"
+
+
+@pytest.mark.parametrize(
+    ("env", "eager"),
+    [
+        ({"CELERY_TASK_ALWAYS_EAGER": "false"}, "True"),  # no broker: no worker could ever run them
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "False"),
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "CELERY_TASK_ALWAYS_EAGER": "true"}, "True"),
+    ],
+)
+def test_tasks_run_inline_without_a_broker_and_on_request(env, eager):
+    result = settings_in_fresh_process({"DEBUG": "true", **env}, "CELERY_TASK_ALWAYS_EAGER")
+    assert result["CELERY_TASK_ALWAYS_EAGER"] == eager, result["stderr"]
 
 
 def _database(result: dict) -> dict:

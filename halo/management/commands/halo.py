@@ -3,12 +3,13 @@
 import json
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from halo.connection_test import halo_connection_test
 from halo.selectors import halo_connection_for_portal
 from halo.services import halo_connection_connect
 from halo.sync import halo_sync_run
+from portal.management.script_output import ScriptCommand
 from portal.models import Portal, host_of
 
 
@@ -32,7 +33,18 @@ def sync_summary(run) -> dict:
     return {**out, "api_calls": run.api_calls, "error": run.error, "status": run.status, "run": run.pk}
 
 
-class Command(BaseCommand):
+def _named(exc: ValidationError) -> str:
+    """``--client-id: This field cannot be blank.``: each message names the option it is about."""
+    if not hasattr(exc, "error_dict"):
+        return "; ".join(exc.messages)
+    return "; ".join(
+        f"--{field.replace('_', '-')}: {message}" if field != "__all__" else message
+        for field, errors in exc.message_dict.items()
+        for message in errors
+    )
+
+
+class Command(ScriptCommand):
     help = "Connect a portal to HaloPSA's API, sync it, or test the connection."
 
     def add_arguments(self, parser):
@@ -68,7 +80,7 @@ class Command(BaseCommand):
                     invoice_access=options["invoice_access"],
                 )
             except ValidationError as exc:
-                raise CommandError("; ".join(exc.messages)) from exc
+                raise CommandError(_named(exc)) from exc
             self.stdout.write(
                 json.dumps(
                     {

@@ -7,10 +7,11 @@ on stdout. ``test`` prints what is wrong and exits 0 only when the keys work.
 import json
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from payments.connection import stripe_account_connect, stripe_connection_test
 from payments.models import StripeAccount
+from portal.management.script_output import ScriptCommand
 from portal.models import Portal, host_of
 
 
@@ -22,7 +23,7 @@ def _portal(value: str) -> Portal:
     return portal
 
 
-class Command(BaseCommand):
+class Command(ScriptCommand):
     help = "Connect a portal to Stripe, or test its Stripe keys."
 
     def add_arguments(self, parser):

@@ -12,9 +12,10 @@ import sys
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from portal import permissions, services
+from portal.management.script_output import ScriptCommand
 from portal.models import Invoice
 
 
@@ -51,7 +52,7 @@ def _as_options(error: ValidationError) -> ValidationError:
     return ValidationError(renamed)
 
 
-class Command(BaseCommand):
+class Command(ScriptCommand):
     help = "Create portals and add customers' contacts and invoices."
 
     def add_arguments(self, parser):

@@ -9,14 +9,15 @@ many values were re-encrypted. Never prints a value.
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from portal import crypto
 from portal.fields import encrypted_fields
+from portal.management.script_output import ScriptCommand
 
 
-class Command(BaseCommand):
+class Command(ScriptCommand):
     help = "Re-encrypt every EncryptedTextField value of every model with the newest FIELD_ENCRYPTION_KEY."
 
     def handle(self, *args, **options):

@@ -5,14 +5,12 @@ logs (which go to stdout in production) are moved to stderr while the command ru
 secret is never printed: ``list`` only says whether one is set.
 """
 
-import contextlib
 import json
-import logging
-import sys
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from portal.management.script_output import ScriptCommand
 from portal.models import Portal, host_of
 from sso.connection_test import sso_connection_test
 from sso.models import DEFAULT_SCOPE, SSOConfig
@@ -50,20 +48,6 @@ def config_as_json(config: SSOConfig) -> dict:
     }
 
 
-@contextlib.contextmanager
-def logs_to_stderr():
-    """Point the root logger's stream handlers at stderr for the command's duration."""
-    moved = []
-    for handler in logging.getLogger().handlers:
-        if type(handler) is logging.StreamHandler and handler.stream is not sys.stderr:
-            moved.append((handler, handler.setStream(sys.stderr)))
-    try:
-        yield
-    finally:
-        for handler, stream in moved:
-            handler.setStream(stream)
-
-
 def _portal_from(value: str) -> Portal:
     host = host_of(value) if "://" in value else value.strip().lower().split(":")[0].rstrip(".")
     portal = Portal.objects.filter(host=host).first()
@@ -84,7 +68,7 @@ def _explain(error: ValidationError) -> str:
     return "Invalid SSO config: " + " ".join(error.messages)
 
 
-class Command(BaseCommand):
+class Command(ScriptCommand):
     help = "Manage SSO configs: add one, list them (JSON), or run a config's connection test."
 
     def add_arguments(self, parser):
@@ -110,8 +94,7 @@ class Command(BaseCommand):
         test.add_argument("key", help="The config's key, e.g. x7k2p9-halopsa-m3n8q1.")
 
     def handle(self, *args, action: str, **options):
-        with logs_to_stderr():
-            return getattr(self, f"handle_{action}")(**options)
+        return getattr(self, f"handle_{action}")(**options)
 
     def handle_add(self, **options) -> None:
         portal = _portal_from(options["portal"])
