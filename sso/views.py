@@ -319,8 +319,9 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
             )
         if not config.enabled:
             raise config_disabled_error()
-        # RFC 9207: a provider may append its issuer as a second ``iss``; it must be ours.
-        if len(iss_values) > 1 and iss_values[1] != config.issuer:
+        # RFC 9207: a provider may append its issuer as a second ``iss``; it must be ours, and there
+        # is no third (which of several would be the provider's is anyone's guess).
+        if len(iss_values) > 1 and (iss_values[1] != config.issuer or len(iss_values) > 2):
             raise SSOFlowError(
                 "callback_issuer_mismatch",
                 f"The callback's iss parameter {iss_values[1][:200]!r} is not the config's issuer.",

@@ -108,10 +108,10 @@ def test_unknown_portal_and_bad_urls_are_command_errors(portal, halo):
 
 def test_connect_refuses_a_tenant_that_is_no_single_word(portal, halo):
     """The form's rule holds on the command line too: the tenant travels in the token request's query."""
-    with pytest.raises(CommandError, match="^--tenant: The tenant is a single word"):
+    with pytest.raises(CommandError, match=r"^--tenant: The tenant is a single word"):
         connect(halo, "--tenant", "demo&client_id=attacker")  # the later --tenant wins
     assert not HaloConnection.objects.exists()
-    with pytest.raises(CommandError, match="^--client-id: This field cannot be blank"):
+    with pytest.raises(CommandError, match=r"^--client-id: This field cannot be blank"):
         run(
             "connect",
             "--portal",

@@ -90,6 +90,17 @@ def test_rfc9207_iss_must_equal_the_issuer(journey, sso_config, op):
     assert_refused(journey.login(sso_config), sso_config, "callback_issuer_mismatch")
 
 
+def test_a_third_iss_is_refused(journey, sso_config, op):
+    """Key, the right issuer, then something else: which one would be the provider's is unclear."""
+    op.knobs.append_iss = sso_config.issuer
+    callback = journey.authorize(journey.start(sso_config))
+    assert_refused(
+        journey.callback(f"{callback}&iss=https://attacker.example/auth"),
+        sso_config,
+        "callback_issuer_mismatch",
+    )
+
+
 def test_config_disabled_between_start_and_callback(journey, sso_config):
     callback = journey.authorize(journey.start(sso_config))
     sso_config.enabled = False
