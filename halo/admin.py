@@ -19,7 +19,7 @@ from .client import HaloAPIError
 from .connection_test import halo_connection_test
 from .models import HaloConnection, SyncRun, WebhookDelivery
 from .selectors import sync_last_run, sync_last_success, webhook_deliveries_recent
-from .services import halo_defaults_for_portal, halo_webhook_register
+from .services import halo_defaults_for_portal, halo_webhook_register, url_extras_problem
 from .tasks import halo_sync
 
 TENANT_MAX_LENGTH = HaloConnection._meta.get_field("tenant").max_length
@@ -57,6 +57,9 @@ class HaloConnectionForm(forms.ModelForm):
         cleaned = super().clean()
         for field, what in (("api_url", "API URL"), ("auth_url", "authorisation server URL")):
             if cleaned.get(field):
+                if problem := url_extras_problem(cleaned[field], what=what):
+                    self.add_error(field, problem)
+                    continue
                 try:
                     target = outbound.check_url(cleaned[field], what=what, resolve=False)
                     if _is_ip_literal(target.hostname):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -36,6 +38,15 @@ def halo_defaults_for_portal(*, portal: Portal) -> dict:
     }
 
 
+def url_extras_problem(url: str, *, what: str) -> str:
+    """Why ``url`` cannot be a base for API paths ("" when it can): paths are appended to it, so a
+    query or fragment would end up in the middle of every request's URL."""
+    parts = urlsplit(url or "")
+    if parts.query or parts.fragment:
+        return f"Give the {what} without “?…” or “#…”, e.g. https://acme.halopsa.com/api."
+    return ""
+
+
 def _check(connection: HaloConnection) -> None:
     """What the admin form refuses, refused here too (``manage.py halo connect`` has no form)."""
     max_length = HaloConnection._meta.get_field("tenant").max_length
@@ -65,6 +76,12 @@ def halo_connection_connect(
 ) -> HaloConnection:
     """Create or update the portal's connection (``manage.py halo connect``); the webhook secret stays."""
     defaults = halo_defaults_for_portal(portal=portal)
+    for field, value, what in (
+        ("api_url", api_url, "API URL"),
+        ("auth_url", auth_url, "authorisation server URL"),
+    ):
+        if problem := url_extras_problem(value, what=what):
+            raise ValidationError({field: problem})
     connection = HaloConnection.objects.select_for_update().filter(portal=portal).first() or HaloConnection(
         portal=portal
     )

@@ -94,6 +94,21 @@ def test_addresses_the_portal_would_not_call_are_refused_on_save(staff, portal, 
     assert not HaloConnection.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("api_url", "https://acme.halopsa.example/api?x=1"),
+        ("auth_url", "https://acme.halopsa.example/auth#f"),
+    ],
+)
+def test_a_url_with_a_query_or_fragment_is_refused_by_name(staff, portal, field, value):
+    """Paths are appended to these URLs: "?x=1" would land in the middle of every call's URL."""
+    response = staff.post(f"{HALO_URL}add/", form(portal, **{field: value}))
+    assert response.status_code == 200
+    assert "without “?…” or “#…”" in response.content.decode()
+    assert not HaloConnection.objects.exists()
+
+
 def test_a_public_host_name_is_saved_without_resolving_it(staff, portal, settings):
     settings.SSO_PROVIDER_ALLOWED_NETWORKS = []
     settings.SSO_ALLOW_INSECURE_HTTP = False

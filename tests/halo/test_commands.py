@@ -123,6 +123,8 @@ def test_connect_refuses_a_tenant_that_is_no_single_word(portal, halo):
             "--api-url",
             halo.api_url,
         )
+    with pytest.raises(CommandError, match=r"^--api-url: Give the API URL without"):
+        connect(halo, "--api-url", f"{halo.api_url}?x=1#f")  # was "authorisation server URL is empty"
     assert connect(halo, "--tenant", "  demo  ")  # surrounding spaces are trimmed, not refused
     assert HaloConnection.objects.get().tenant == "demo"
 
