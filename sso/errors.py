@@ -47,5 +47,7 @@ def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:
         f"{what}_{exc.reason}",
         f"{what.replace('_', ' ').capitalize()}: {exc.message}",
         status=_GATEWAY_STATUS.get(exc.reason, 502),
-        public_message=PROVIDER_DOWN_MESSAGE,
+        # "policy": the portal itself refuses the address (plain http, an internal network): trying
+        # again in a few minutes will not help, the configuration must change.
+        public_message=NOT_SET_UP_MESSAGE if exc.reason == "policy" else PROVIDER_DOWN_MESSAGE,
     )

@@ -122,6 +122,18 @@ def test_unreachable_provider_gives_a_friendly_page(client, portal):
     assert SSOEvent.objects.get(config=config).reason == "discovery_unreachable"
 
 
+def test_a_provider_the_portal_may_not_call_is_not_set_up_not_down(client, sso_config, settings):
+    """An address the portal's own rules refuse (here: loopback, no networks allowed) is a setup
+    problem: "try again in a few minutes" would never help."""
+    settings.SSO_PROVIDER_ALLOWED_NETWORKS = []
+
+    response = client.get(f"/sso/{sso_config.key}/login/")
+
+    assert response.status_code == 502
+    assert b"not set up correctly" in response.content and b"answering right now" not in response.content
+    assert SSOEvent.objects.get(config=sso_config).reason == "discovery_policy"
+
+
 def test_discovery_is_cached_between_logins(client, sso_config, op):
     client.get(f"/sso/{sso_config.key}/login/")
     client.get(f"/sso/{sso_config.key}/login/")
