@@ -15,6 +15,27 @@ from portal import outbound
 from .models import StripeAccount
 
 
+class _ReadableAnswersClient(stripe.RequestsClient):
+    """Stripe's requests client, refusing an answer that is not UTF-8 as a connection error.
+
+    The library decodes every answer as UTF-8 while logging it (before it looks at the log level),
+    and its ``UnicodeDecodeError`` is no ``StripeError``: a proxy or gateway in front of Stripe
+    answering with a binary or Latin-1 page made every Stripe-backed page a 500. As a connection
+    error it gets the same handling as a lost answer (the charge may or may not exist).
+    """
+
+    def request(self, method, url, headers, post_data=None):
+        content, status, response_headers = super().request(method, url, headers, post_data)
+        try:
+            if isinstance(content, bytes):
+                content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise stripe.APIConnectionError(
+                f"The payment service answered HTTP {status} with a body that is not UTF-8."
+            ) from None
+        return content, status, response_headers
+
+
 def stripe_client(
     *, account: StripeAccount | None = None, secret_key: str | None = None
 ) -> stripe.StripeClient:
@@ -22,7 +43,7 @@ def stripe_client(
     return stripe.StripeClient(
         key or "sk_missing",
         base_addresses={"api": settings.STRIPE_API_BASE},
-        http_client=stripe.RequestsClient(
+        http_client=_ReadableAnswersClient(
             session=outbound.guarded_session(), timeout=settings.STRIPE_TIMEOUT
         ),
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,

@@ -485,5 +485,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # mozilla-django-oidc logs token-related debug output; keep it quiet.
         "mozilla_django_oidc": {"level": "WARNING"},
+        # Stripe's library logs whole answer bodies at DEBUG, client secrets included; our outbound
+        # client logs every call already.
+        "stripe": {"level": "WARNING"},
     },
 }

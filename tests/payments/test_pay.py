@@ -13,6 +13,7 @@ from django.test import Client
 from payments.models import CardPayment, PaymentAudit, StripeEvent
 from payments.settlement import reconcile_pending
 from portal.models import Invoice, Payment
+from tests.docserver import docserver_fixture  # noqa: F401
 from tests.factories import CustomerFactory, InvoiceFactory
 from tests.payments.conftest import connect, wait_for
 from tests.stripestub import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_DECLINED_ON_SETUP, CARD_OK
@@ -290,3 +291,19 @@ def test_no_pay_button_without_stripe(client, user, customer):
     client.force_login(user)
     assert b"pay-now" not in client.get(f"/invoices/{invoice.pk}/").content
     assert client.get(f"/payments/pay/?invoice={invoice.pk}").status_code == 404
+
+
+def test_an_answer_that_is_not_utf8_is_a_friendly_502(shop, settings, docserver):
+    """A gateway in front of Stripe answering with a binary page made the Stripe library raise a
+    UnicodeDecodeError (while logging it) and every Stripe-backed page a 500."""
+    invoice = shop.invoice("30.00")
+    payment = CardPayment.objects.get(public_id=shop.start([invoice])["Location"].rstrip("/").split("/")[-1])
+    docserver.set(
+        "/v1/setup_intents", status=200, headers={"Content-Type": "application/json"}, body=b"\x00\xff\xfe"
+    )
+    settings.STRIPE_API_BASE = docserver.url("")
+    response = shop.client.post(f"/payments/{payment.public_id}/setup/", content_type="application/json")
+    assert response.status_code == 502
+    assert "could not be reached" in response.json()["error"]
+    payment.refresh_from_db()
+    assert payment.status == CardPayment.Status.CREATED  # nothing recorded as charged or failed
