@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 
 
@@ -17,6 +19,6 @@ class PayForm(forms.Form):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0.01, required=False,
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False,
         help_text="Leave empty to refund everything still refundable.",
     )  # fmt: skip

@@ -12,10 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import stripe
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from portal import outbound
 from portal.models import Payment
 
 from .audit import payment_audit
@@ -82,7 +84,10 @@ def card_refund_status_update(
             return card_refund_record(
                 card_payment=payment, stripe_refund_id=stripe_refund_id, amount=amount, status=status
             )
-        if not status or refund.status == status:
+        if not status or refund.status == status or refund.status in VOID_STATUSES:
+            # Failed and canceled are final at Stripe: a later event naming the refund otherwise
+            # (``charge.refunded`` delivered late, still listing it as pending) is older news, and
+            # acting on it would give the money back a second time.
             return refund
         was_void, now_void = refund.status in VOID_STATUSES, status in VOID_STATUSES
         refund.status = status[:30]
@@ -92,8 +97,6 @@ def card_refund_status_update(
         payment.save(update_fields=["amount_refunded", "updated_at"])
         if payment.settled_at is not None and now_void and not was_void:
             _refund_undo(payment=payment, refund=refund)
-        elif payment.settled_at is not None and was_void and not now_void:
-            card_refund_apply(payment=payment, refund=refund)
     return refund
 
 
@@ -171,40 +174,62 @@ def _reopen_invoices(*, payment: CardPayment, refund: CardRefund) -> list[tuple]
     return parts
 
 
+def _refund_error(exc: stripe.StripeError) -> str:
+    if isinstance(exc, stripe.AuthenticationError | stripe.RateLimitError):
+        return friendly_error(exc)
+    return "Stripe refused the refund, so nothing was given back. Check the payment at Stripe."
+
+
 def card_refund_create(
     *, card_payment: CardPayment, amount: Decimal | None, user, ip: str | None = None
 ) -> CardRefund:
-    """Refund ``amount`` (None: everything still refundable) of a succeeded card payment."""
-    left = refundable(card_payment)
-    amount = left if amount is None else amount
-    if left <= 0:
-        raise RefundRefused("Nothing is left to refund on this payment.")
-    if amount <= 0 or amount > left:
-        raise RefundRefused(f"The refund must be between 0.01 and {left} {card_payment.currency}.")
-    if not payable_exactly(amount, card_payment.currency):
-        raise RefundRefused(f"{card_payment.currency} has no such fraction: refund a whole amount.")
-    account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
-    already = card_payment.refunds.count()
-    try:
-        refund = stripe_client(account=account).v1.refunds.create(
-            params={
-                "payment_intent": card_payment.payment_intent_id,
-                "amount": to_minor(amount, card_payment.currency),
-            },
-            # Derived from the payment and how many refunds it had: a retried click is the same refund.
-            options={
-                "idempotency_key": f"{card_payment.idempotency_key}-refund-{already + 1}-{to_minor(amount, 'x')}"
-            },
+    """Refund ``amount`` (None: everything still refundable) of a succeeded card payment.
+
+    The payment's row stays locked from the check of what is left until the refund is recorded, so
+    two admins refunding at once cannot give back more than was paid (the second waits, then sees
+    what is left); the Stripe call gets ``PAYMENTS_INTERACTIVE_SECONDS`` in all.
+    """
+    with transaction.atomic(), outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):
+        card_payment = (
+            CardPayment.objects.select_for_update().select_related("portal").get(pk=card_payment.pk)
         )
-    except stripe.StripeError as exc:
-        raise RefundRefused(friendly_error(exc)) from None
-    row = card_refund_record(
-        card_payment=card_payment,
-        stripe_refund_id=refund.id,
-        amount=amount,
-        status=refund.status or "",
-        user=user,
-    )
+        left = refundable(card_payment)
+        amount = left if amount is None else amount
+        if left <= 0:
+            raise RefundRefused("Nothing is left to refund on this payment.")
+        if amount <= 0 or amount > left:
+            raise RefundRefused(f"The refund must be between 0.01 and {left} {card_payment.currency}.")
+        if not payable_exactly(amount, card_payment.currency):
+            raise RefundRefused(f"{card_payment.currency} has no such fraction: refund a whole amount.")
+        account = StripeAccount.objects.get(portal_id=card_payment.portal_id)
+        already = card_payment.refunds.count()
+        try:
+            refund = stripe_client(account=account).v1.refunds.create(
+                params={
+                    "payment_intent": card_payment.payment_intent_id,
+                    "amount": to_minor(amount, card_payment.currency),
+                },
+                # From the payment and how many refunds it had: a retried click is the same refund.
+                options={
+                    "idempotency_key": f"{card_payment.idempotency_key}-refund-{already + 1}-"
+                    f"{to_minor(amount, 'x')}"
+                },
+            )
+        except stripe.APIConnectionError:
+            raise RefundRefused(
+                "Stripe could not be reached, so the refund may or may not have been made. Reload this "
+                "payment in a minute (Stripe's event records a refund it made); refunding the same amount "
+                "again right away does not refund twice."
+            ) from None
+        except stripe.StripeError as exc:
+            raise RefundRefused(_refund_error(exc)) from None
+        row = card_refund_record(
+            card_payment=card_payment,
+            stripe_refund_id=refund.id,
+            amount=amount,
+            status=refund.status or "",
+            user=user,
+        )
     payment_audit(
         portal=card_payment.portal,
         kind="refund",

@@ -1,9 +1,11 @@
 """Refunds by portal administrators through the admin, full or partial, via localstripe."""
 
+import threading
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
 
 from payments.models import CardPayment, CardRefund, PaymentAudit
@@ -122,3 +124,45 @@ def test_a_failed_refund_changes_no_balance(shop):
     assert payment.amount_refunded == Decimal("0")
     assert Payment.objects.filter(invoice=invoice, amount__lt=0).count() == 0
     assert CardRefund.objects.filter(stripe_refund_id="re_failed").exists()  # recorded for the admin
+
+
+def test_a_refund_of_one_cent_is_possible(shop):
+    """The form's minimum was the float 0.01, which Decimal("0.01") compares below."""
+    invoice = shop.invoice("10.00")
+    payment, _ = shop.pay([invoice])
+    shop.wait_settled(payment)
+    admin, _ = _admin_client(shop.portal)
+    assert (
+        admin.post(f"/admin/payments/cardpayment/{payment.pk}/refund/", {"amount": "0.01"}).status_code == 302
+    )
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("0.01")
+
+
+def test_two_admins_refunding_at_once_never_give_back_more_than_was_paid(shop):
+    """What is left is read under the payment's lock: the second admin waits, then is refused."""
+    invoice = shop.invoice("100.00")
+    payment, _ = shop.pay([invoice])
+    shop.wait_settled(payment)
+    url = f"/admin/payments/cardpayment/{payment.pk}/refund/"
+    admins = [
+        _admin_client(shop.portal, email)[0] for email in ("a1@acme-msp.example", "a2@acme-msp.example")
+    ]
+    barrier, answers = threading.Barrier(2), []
+
+    def refund(admin):
+        try:
+            barrier.wait(timeout=10)
+            answers.append(admin.post(url, {"amount": "60.00"}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund, args=(admin,)) for admin in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [200, 302]  # one refunded, the other shown the form: 40.00 is left
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("60.00")
+    assert CardRefund.objects.filter(card_payment=payment).count() == 1
