@@ -8,6 +8,7 @@ synced, a banner when the last run failed, and the last deliveries.
 import ipaddress
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -150,6 +151,11 @@ class HaloConnectionAdmin(PortalScopedAdmin):
     # The actions call HaloPSA (with the stored secret) or start a sync: change permission, not view.
     @admin.action(description="Test API connection", permissions=["change"])
     def test_connection(self, request, queryset):
+        # One budget for the whole action, however many connections are selected: the admin is waiting.
+        with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):
+            self._test_connections(request, queryset)
+
+    def _test_connections(self, request, queryset):
         for connection in queryset:
             result = halo_connection_test(connection=connection)
             text = "; ".join(f"{s.name}: {s.message}" for s in result.steps)
@@ -166,6 +172,10 @@ class HaloConnectionAdmin(PortalScopedAdmin):
 
     @admin.action(description="Register the webhook in HaloPSA", permissions=["change"])
     def register_webhook(self, request, queryset):
+        with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):  # the whole action, as above
+            self._register_webhooks(request, queryset)
+
+    def _register_webhooks(self, request, queryset):
         for connection in queryset:
             try:
                 halo_webhook_register(connection=connection)

@@ -4,6 +4,7 @@ HaloPSA write-back of each payment and refund (its state, and "Retry write-back"
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -12,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.audit import client_ip
+from portal import outbound
 from portal.admin_scoping import PortalScopedAdmin, PortalScopedTabularInline
 
 from .audit import payment_audit
@@ -85,13 +87,15 @@ class StripeAccountAdmin(PortalScopedAdmin):
 
     @admin.action(description="Test Stripe connection", permissions=["change"])
     def test_connection_action(self, request, queryset):
-        for account in queryset.select_related("portal")[:20]:
-            result = stripe_connection_test(account=account, user=request.user)
-            self.message_user(
-                request,
-                f"{account.portal}: {result.message}",
-                messages.SUCCESS if result.ok else messages.ERROR,
-            )
+        # One budget for the whole action, however many accounts are selected: the admin is waiting.
+        with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):
+            for account in queryset.select_related("portal")[:20]:
+                result = stripe_connection_test(account=account, user=request.user)
+                self.message_user(
+                    request,
+                    f"{account.portal}: {result.message}",
+                    messages.SUCCESS if result.ok else messages.ERROR,
+                )
 
 
 class CardPaymentInvoiceInline(PortalScopedTabularInline):

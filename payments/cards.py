@@ -6,9 +6,11 @@ Stripe and turns off AutoPay that used it."""
 from __future__ import annotations
 
 import stripe
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal import outbound
 from portal.models import Customer
 
 from .audit import payment_audit
@@ -42,6 +44,11 @@ def saved_card_setup(*, account: StripeAccount, customer: Customer) -> str:
     """A SetupIntent's client secret for saving a card of ``customer`` (off-session use)."""
     if not account.allow_saved_cards:
         raise PaymentRefused("This portal does not save cards.", status=403)
+    with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits for the card form
+        return _saved_card_setup(account=account, customer=customer)
+
+
+def _saved_card_setup(*, account: StripeAccount, customer: Customer) -> str:
     try:
         stripe_customer = stripe_customer_ensure(account=account, customer=customer)
         intent = stripe_client(account=account).v1.setup_intents.create(
@@ -64,11 +71,22 @@ def saved_card_record(
     *, account: StripeAccount, customer: Customer, setup_intent_id: str, user=None
 ) -> SavedCard:
     """Read the SetupIntent back from Stripe; record its card if it succeeded for this very customer."""
+    with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits after "Save card"
+        return _saved_card_record(
+            account=account, customer=customer, setup_intent_id=setup_intent_id, user=user
+        )
+
+
+def _saved_card_record(
+    *, account: StripeAccount, customer: Customer, setup_intent_id: str, user
+) -> SavedCard:
     client = stripe_client(account=account)
     try:
         intent = client.v1.setup_intents.retrieve(setup_intent_id).to_dict()
+    except stripe.InvalidRequestError:
+        raise PaymentRefused("This card was not set up for this customer.", status=400) from None
     except stripe.StripeError as exc:
-        raise PaymentRefused(friendly_error(exc), status=400) from None
+        raise PaymentRefused(friendly_error(exc), status=502) from None
     metadata = intent.get("metadata") or {}
     if (
         metadata.get("purpose") != SAVE_CARD_PURPOSE
@@ -105,7 +123,8 @@ def saved_card_record(
 
 def saved_card_remove(*, account: StripeAccount, card: SavedCard, user=None, ip: str | None = None) -> None:
     try:
-        stripe_client(account=account).v1.payment_methods.detach(card.payment_method_id)
+        with outbound.budget(settings.PAYMENTS_INTERACTIVE_SECONDS):  # a person waits after "Remove"
+            stripe_client(account=account).v1.payment_methods.detach(card.payment_method_id)
     except stripe.InvalidRequestError:
         pass  # already detached at Stripe: removing it here is still right
     except stripe.StripeError as exc:

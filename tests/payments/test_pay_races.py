@@ -147,3 +147,44 @@ def test_a_hung_stripe_after_pay_answers_within_the_budget_and_pay_again_charges
     assert again.json()["status"] == "processing"
     shop.wait_settled(payment)
     assert wait_for(lambda: Payment.objects.filter(invoice__customer=shop.customer).count() == 1)
+
+
+def test_a_hung_stripe_answers_the_saved_cards_page_and_the_admin_within_the_budget(
+    shop, hung_stripe, settings
+):
+    """Saving a card makes two Stripe calls, the admin's test loops over accounts: each path gets one
+    budget in all, not one per call (each call alone waits STRIPE_TIMEOUT, and the library retries)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    shop.account.allow_saved_cards = True
+    shop.account.save(update_fields=["allow_saved_cards"])
+    settings.STRIPE_API_BASE = hung_stripe.url
+    staff = UserFactory(portal=shop.portal, email="it@acme-msp.example", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="payments"))
+    admin = type(shop.client)(HTTP_HOST=shop.portal.host)
+    admin.force_login(staff)
+    for label, call in (
+        ("card setup", lambda: shop.client.post(f"/payments/cards/{shop.customer.pk}/setup/")),
+        (
+            "card confirm",
+            lambda: shop.client.post(
+                f"/payments/cards/{shop.customer.pk}/confirm/",
+                {"setup_intent": "seti_x"},
+                content_type="application/json",
+            ),
+        ),
+        (
+            "admin test",
+            lambda: admin.post(
+                "/admin/payments/stripeaccount/",
+                {"action": "test_connection_action", "_selected_action": [shop.account.pk]},
+            ),
+        ),
+    ):
+        began = time.monotonic()
+        response = call()
+        elapsed = time.monotonic() - began
+        assert response.status_code in (200, 302, 502), (label, response.status_code)
+        assert elapsed < settings.PAYMENTS_INTERACTIVE_SECONDS + 2, (label, elapsed)
