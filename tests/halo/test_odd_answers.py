@@ -212,3 +212,31 @@ def test_the_connection_test_shares_one_budget_across_its_steps(portal, docserve
     assert not result.ok
     assert [step.ok for step in result.steps][:2] == [True, True]  # the token and AuthInfo fit
     assert not result.steps[-1].ok
+
+
+def test_an_admin_action_over_several_connections_shares_one_budget(
+    portal, other_portal, docserver, settings, client
+):
+    """A superuser testing two portals' connections against a slow HaloPSA waited 8 s per connection."""
+    settings.HALO_INTERACTIVE_SECONDS = 1.5
+    connections = [connect(portal, docserver), connect(other_portal, docserver)]
+
+    def slow(doc):
+        def route(query):
+            time.sleep(0.4)
+            return answer(doc)
+
+        return route
+
+    docserver.routes["/api/AuthInfo"] = slow({"tenant_id": "demo"})
+    for path, key in (("Client", "clients"), ("Users", "users"), ("Invoice", "invoices")):
+        docserver.routes[f"/api/{path}"] = slow({key: [], "record_count": 0})
+    client.force_login(UserFactory(portal=None, email="root@example.com", is_staff=True, is_superuser=True))
+    began = time.monotonic()
+    response = client.post(
+        "/admin/halo/haloconnection/",
+        {"action": "test_connection", "_selected_action": [c.pk for c in connections]},
+        follow=True,
+    )
+    assert response.status_code == 200 and response.content.decode().count("failed") >= 1
+    assert time.monotonic() - began < settings.HALO_INTERACTIVE_SECONDS + 0.9  # not one budget each
