@@ -25,7 +25,7 @@ from django.utils import timezone
 from portal.models import Customer, Invoice
 
 from .audit import payment_audit
-from .checkout import PaymentRefused, _intent_already_created
+from .checkout import PaymentRefused, intent_already_created
 from .models import (
     AutoPay,
     AutoPayCharge,
@@ -324,7 +324,7 @@ def _find_unanswered_intent(charge_id: int) -> None:
     if account is None:
         return
     try:
-        intent = _intent_already_created(stripe_client(account=account), payment)
+        intent = intent_already_created(stripe_client(account=account), payment)
     except stripe.StripeError as exc:
         logger.warning(
             "autopay intent look-up failed", extra={"charge": charge_id, "error": type(exc).__name__}

@@ -11,7 +11,7 @@ The flow, built around what both Stripe and localstripe's Stripe.js stand-in do:
    amount with the card the SetupIntent holds, with an idempotency key derived from the payment,
    under a row lock: a double click or a retried request gets the same intent, never a second one.
    When the create's answer was lost, the person is told we are unsure (``UNSURE_MESSAGE``) and the
-   next Pay looks the intent up by its metadata before creating one (``_intent_already_created``).
+   next Pay looks the intent up by its metadata before creating one (``intent_already_created``).
    ``requires_action`` (3-D Secure) goes back to the browser (``confirmCardPayment``).
 4. The signed webhook (``payments.webhooks``) settles the payment; the browser's return only shows
    "processing" until then, and ``payments.settlement.reconcile_pending`` covers a lost webhook.
@@ -190,7 +190,7 @@ def _confirm(card_payment: CardPayment, client: stripe.StripeClient, setup_inten
         if payment.payment_method_id:
             # An earlier Pay got as far as the create and heard no answer: the intent may exist.
             try:
-                intent = _intent_already_created(client, payment)
+                intent = intent_already_created(client, payment)
             except stripe.StripeError:
                 raise PaymentRefused(UNSURE_MESSAGE, status=502) from None
             if intent is not None:
@@ -280,7 +280,7 @@ INTENT_LOOKUP_LIMIT = 1000
 CLOCK_LEEWAY_SECONDS = 300
 
 
-def _intent_already_created(client: stripe.StripeClient, payment: CardPayment):
+def intent_already_created(client: stripe.StripeClient, payment: CardPayment):
     """The intent an earlier create for this payment made although we heard no answer, or None.
 
     Why not only the idempotency key: Stripe answers a create retried with the same key with the

@@ -10,7 +10,7 @@ What localstripe does NOT do: it ignores ``Idempotency-Key`` (nothing in its sou
 header), so a create sent twice makes two intents there. Real Stripe would answer the second with
 the first intent (for 24 h, given the same parameters). The portal therefore may not lean on the
 key alone: after a create it heard no answer to, it looks for the intent by its metadata first
-(``payments.checkout._intent_already_created``). These tests show that, and fail without it.
+(``payments.checkout.intent_already_created``). These tests show that, and fail without it.
 
 Stripe's SDK retries a create that got no answer (``STRIPE_MAX_NETWORK_RETRIES``, 1, after 0.5 s)
 with the same ``Idempotency-Key``. Forwarded, that retry would make a second intent at localstripe
