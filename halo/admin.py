@@ -20,10 +20,14 @@ from .client import HaloAPIError
 from .connection_test import halo_connection_test
 from .models import HaloConnection, SyncRun, WebhookDelivery
 from .selectors import sync_last_run, sync_last_success, webhook_deliveries_recent
-from .services import halo_defaults_for_portal, halo_webhook_register, url_extras_problem
+from .services import (
+    TENANT_MAX_LENGTH,
+    URL_FIELDS,
+    halo_defaults_for_portal,
+    halo_webhook_register,
+    url_extras_problem,
+)
 from .tasks import halo_sync
-
-TENANT_MAX_LENGTH = HaloConnection._meta.get_field("tenant").max_length
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -56,7 +60,7 @@ class HaloConnectionForm(forms.ModelForm):
         name is not resolved on save (a DNS hiccup must not block editing); what it resolves to is
         checked on every call."""
         cleaned = super().clean()
-        for field, what in (("api_url", "API URL"), ("auth_url", "authorisation server URL")):
+        for field, what in URL_FIELDS:
             if cleaned.get(field):
                 if problem := url_extras_problem(cleaned[field], what=what):
                     self.add_error(field, problem)
@@ -153,16 +157,13 @@ class HaloConnectionAdmin(PortalScopedAdmin):
     def test_connection(self, request, queryset):
         # One budget for the whole action, however many connections are selected: the admin is waiting.
         with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):
-            self._test_connections(request, queryset)
-
-    def _test_connections(self, request, queryset):
-        for connection in queryset:
-            result = halo_connection_test(connection=connection)
-            text = "; ".join(f"{s.name}: {s.message}" for s in result.steps)
-            level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(
-                request, f"{connection.portal}: {'works' if result.ok else 'failed'}. {text}", level
-            )
+            for connection in queryset:
+                result = halo_connection_test(connection=connection)
+                text = "; ".join(f"{s.name}: {s.message}" for s in result.steps)
+                level = messages.SUCCESS if result.ok else messages.ERROR
+                self.message_user(
+                    request, f"{connection.portal}: {'works' if result.ok else 'failed'}. {text}", level
+                )
 
     @admin.action(description="Sync now", permissions=["change"])
     def sync_now(self, request, queryset):
@@ -173,18 +174,15 @@ class HaloConnectionAdmin(PortalScopedAdmin):
     @admin.action(description="Register the webhook in HaloPSA", permissions=["change"])
     def register_webhook(self, request, queryset):
         with outbound.budget(settings.HALO_INTERACTIVE_SECONDS):  # the whole action, as above
-            self._register_webhooks(request, queryset)
-
-    def _register_webhooks(self, request, queryset):
-        for connection in queryset:
-            try:
-                halo_webhook_register(connection=connection)
-            except HaloAPIError as exc:
-                self.message_user(request, f"{connection.portal}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(
-                    request, f"{connection.portal}: webhook registered in HaloPSA.", messages.SUCCESS
-                )
+            for connection in queryset:
+                try:
+                    halo_webhook_register(connection=connection)
+                except HaloAPIError as exc:
+                    self.message_user(request, f"{connection.portal}: {exc.message}", messages.ERROR)
+                else:
+                    self.message_user(
+                        request, f"{connection.portal}: webhook registered in HaloPSA.", messages.SUCCESS
+                    )
 
 
 class ReadOnlyAdmin(PortalScopedAdmin):

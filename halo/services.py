@@ -38,6 +38,11 @@ def halo_defaults_for_portal(*, portal: Portal) -> dict:
     }
 
 
+#: The connection's two URLs and how messages name them (the admin form and ``_check`` alike).
+URL_FIELDS = (("api_url", "API URL"), ("auth_url", "authorisation server URL"))
+TENANT_MAX_LENGTH = HaloConnection._meta.get_field("tenant").max_length
+
+
 def url_extras_problem(url: str, *, what: str) -> str:
     """Why ``url`` cannot be a base for API paths ("" when it can): paths are appended to it, so a
     query or fragment would end up in the middle of every request's URL."""
@@ -49,12 +54,13 @@ def url_extras_problem(url: str, *, what: str) -> str:
 
 def _check(connection: HaloConnection) -> None:
     """What the admin form refuses, refused here too (``manage.py halo connect`` has no form)."""
-    max_length = HaloConnection._meta.get_field("tenant").max_length
     try:
-        connection.tenant = halo_tenant_clean(connection.tenant, max_length=max_length)
+        connection.tenant = halo_tenant_clean(connection.tenant, max_length=TENANT_MAX_LENGTH)
     except ValidationError as exc:
         raise ValidationError({"tenant": exc.messages}) from exc
-    for field, what in (("api_url", "API URL"), ("auth_url", "authorisation server URL")):
+    for field, what in URL_FIELDS:
+        if problem := url_extras_problem(getattr(connection, field), what=what):
+            raise ValidationError({field: problem})
         try:
             outbound.check_url(getattr(connection, field), what=what)
         except outbound.OutboundError as exc:
@@ -76,12 +82,6 @@ def halo_connection_connect(
 ) -> HaloConnection:
     """Create or update the portal's connection (``manage.py halo connect``); the webhook secret stays."""
     defaults = halo_defaults_for_portal(portal=portal)
-    for field, value, what in (
-        ("api_url", api_url, "API URL"),
-        ("auth_url", auth_url, "authorisation server URL"),
-    ):
-        if problem := url_extras_problem(value, what=what):
-            raise ValidationError({field: problem})
     connection = HaloConnection.objects.select_for_update().filter(portal=portal).first() or HaloConnection(
         portal=portal
     )
