@@ -68,8 +68,8 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
     Only the newest code counts (a new request supersedes older ones). A wrong try is counted
     before answering, under a row lock, so parallel guesses cannot exceed the limit; at the limit
     the code is dead and the person must ask for a new one. Unknown emails simply have no code:
-    their request's row answers, counts and locks like a contact's with a wrong code. Returns a status instead of raising so
-    the attempt counter is committed.
+    their request's row answers, counts and locks like a contact's with a wrong code. Returns a
+    status instead of raising so the attempt counter is committed.
     """
     if portal.sso_only:
         raise PermissionDenied("This portal signs people in through SSO only.")

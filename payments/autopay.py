@@ -303,10 +303,17 @@ def autopay_charge_attempt(*, charge_id: int, today: date) -> str:
             _record_failure(charge, message, today)
             charge.save(update_fields=["state", "next_attempt_on", "last_error", "updated_at"])
         return charge.state
-    CardPayment.objects.filter(pk=payment.pk).update(payment_intent_id=intent.id)
+    _bind_intent(payment, intent)
+    return autopay_charge_sync(charge_id=charge.pk, today=today)
+
+
+def _bind_intent(payment: CardPayment, intent) -> None:
+    """Record the charge's intent on its card payment (unless one is recorded) and apply its status."""
+    CardPayment.objects.filter(pk=payment.pk, payment_intent_id__isnull=True).update(
+        payment_intent_id=intent.id
+    )
     payment.refresh_from_db()
     card_payment_apply_intent(card_payment=payment, intent=intent.to_dict())
-    return autopay_charge_sync(charge_id=charge.pk, today=today)
 
 
 def _find_unanswered_intent(charge_id: int) -> None:
@@ -331,11 +338,7 @@ def _find_unanswered_intent(charge_id: int) -> None:
         )
         return
     if intent is not None:
-        CardPayment.objects.filter(pk=payment.pk, payment_intent_id__isnull=True).update(
-            payment_intent_id=intent.id
-        )
-        payment.refresh_from_db()
-        card_payment_apply_intent(card_payment=payment, intent=intent.to_dict())
+        _bind_intent(payment, intent)
     elif payment.created_at < timezone.now() - LOST_ANSWER_GRACE:
         card_payment_mark_failed(card_payment_id=payment.pk, code="no_answer", message=LOST_ANSWER_MESSAGE)
 

@@ -39,7 +39,7 @@ from django.conf import settings
 from portal import safe_cache
 
 from . import http
-from .errors import NOT_SET_UP_MESSAGE, PROVIDER_DOWN_MESSAGE, SSOFlowError, from_http_error
+from .errors import SSOFlowError, from_http_error, outbound_public_message
 from .models import ProviderDocument
 
 logger = logging.getLogger(__name__)
@@ -102,9 +102,7 @@ class ProviderMetadata:
                         f"discovery_endpoint_{exc.reason}",
                         f"The discovery document's {exc.message}",
                         status=502,
-                        public_message=NOT_SET_UP_MESSAGE
-                        if exc.reason == "policy"
-                        else PROVIDER_DOWN_MESSAGE,
+                        public_message=outbound_public_message(exc.reason),
                     ) from exc
         return cls(
             issuer=issuer,

@@ -32,6 +32,15 @@ NOT_SET_UP_MESSAGE = (
 )
 
 
+def outbound_public_message(reason: str) -> str:
+    """What the person reads when a provider call failed for ``reason`` (an ``OutboundError``'s).
+
+    "policy": the portal itself refuses the address (plain http, an internal network): trying again
+    in a few minutes will not help, the configuration must change.
+    """
+    return NOT_SET_UP_MESSAGE if reason == "policy" else PROVIDER_DOWN_MESSAGE
+
+
 def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:
     if what == "discovery" and exc.status == 404:
         # Not an outage: the issuer URL has no discovery document, usually HaloPSA's "/auth" missing.
@@ -47,7 +56,5 @@ def from_http_error(exc: ProviderHTTPError, *, what: str) -> SSOFlowError:
         f"{what}_{exc.reason}",
         f"{what.replace('_', ' ').capitalize()}: {exc.message}",
         status=_GATEWAY_STATUS.get(exc.reason, 502),
-        # "policy": the portal itself refuses the address (plain http, an internal network): trying
-        # again in a few minutes will not help, the configuration must change.
-        public_message=NOT_SET_UP_MESSAGE if exc.reason == "policy" else PROVIDER_DOWN_MESSAGE,
+        public_message=outbound_public_message(exc.reason),
     )

@@ -11,6 +11,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
+from portal.models import Invoice
 from portal.money import format_money
 
 register = template.Library()
@@ -50,7 +51,7 @@ def money(amount, currency=""):
 
 
 #: Statuses a customer can still pay (the "Pay selected" checkboxes).
-_PAYABLE = ("open", "overdue")
+_PAYABLE = (Invoice.Status.OPEN, Invoice.Status.OVERDUE)
 _PK_PLACEHOLDER = 2147483647
 
 

@@ -193,14 +193,12 @@ def test_registering_the_webhook_over_an_unreadable_list_adds_none(portal, docse
     assert [r.method for r in docserver.requests_to("/api/Webhook")] == ["GET"]
 
 
-def test_the_connection_test_shares_one_budget_across_its_steps(portal, docserver, settings):
-    """Each step answers in 0.4 s; with a 1 s budget the admin gets the result after about a second."""
-    settings.HALO_INTERACTIVE_SECONDS = 1.0
-    conn = connect(portal, docserver)
+def _every_step_slow(docserver, seconds: float = 0.4) -> None:
+    """Each API step of the connection test answers (correctly) after ``seconds``."""
 
     def slow(doc):
         def route(query):
-            time.sleep(0.4)
+            time.sleep(seconds)
             return answer(doc)
 
         return route
@@ -208,6 +206,13 @@ def test_the_connection_test_shares_one_budget_across_its_steps(portal, docserve
     docserver.routes["/api/AuthInfo"] = slow({"tenant_id": "demo"})
     for path, key in (("Client", "clients"), ("Users", "users"), ("Invoice", "invoices")):
         docserver.routes[f"/api/{path}"] = slow({key: [], "record_count": 0})
+
+
+def test_the_connection_test_shares_one_budget_across_its_steps(portal, docserver, settings):
+    """Each step answers in 0.4 s; with a 1 s budget the admin gets the result after about a second."""
+    settings.HALO_INTERACTIVE_SECONDS = 1.0
+    conn = connect(portal, docserver)
+    _every_step_slow(docserver)
     result = halo_connection_test(connection=conn)
     assert not result.ok
     assert [step.ok for step in result.steps][:2] == [True, True]  # the token and AuthInfo fit
@@ -220,17 +225,7 @@ def test_an_admin_action_over_several_connections_shares_one_budget(
     """A superuser testing two portals' connections against a slow HaloPSA waited 8 s per connection."""
     settings.HALO_INTERACTIVE_SECONDS = 1.5
     connections = [connect(portal, docserver), connect(other_portal, docserver)]
-
-    def slow(doc):
-        def route(query):
-            time.sleep(0.4)
-            return answer(doc)
-
-        return route
-
-    docserver.routes["/api/AuthInfo"] = slow({"tenant_id": "demo"})
-    for path, key in (("Client", "clients"), ("Users", "users"), ("Invoice", "invoices")):
-        docserver.routes[f"/api/{path}"] = slow({key: [], "record_count": 0})
+    _every_step_slow(docserver)
     client.force_login(UserFactory(portal=None, email="root@example.com", is_staff=True, is_superuser=True))
     began = time.monotonic()
     response = client.post(
