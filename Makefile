@@ -9,6 +9,8 @@ PYTEST_ARGS ?=
 # anew) and a Redis database for the production-shaped portal's cache.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
+# Any database the server has: the connection-check benchmark only connects.
+BENCH_CHECK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .PHONY: install run test test-fast bench loadtest lint format
 
@@ -39,6 +41,7 @@ bench: install
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/scale.py
 	$(PY) bench/outbound_limits.py
+	DATABASE_URL=$(BENCH_CHECK_DATABASE_URL) $(PY) bench/health_check.py
 	$(PY) bench/halo_sync.py
 	DATABASE_URL=$(TEST_DATABASE_URL) BENCH_BROKER_URL=$(BENCH_REDIS_URL) $(PY) -m pytest bench/bench_payments.py -q -s -p no:cacheprovider -o python_files="bench_*.py"
 

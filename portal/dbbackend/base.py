@@ -7,13 +7,24 @@ restart finds its old connection dead and opens a new one; retrying that connect
 a restart costs only the queries that were running when the server went away. A database that
 stays down still fails within that bound (plus libpq's ``connect_timeout``) and the person sees the
 "temporarily unavailable" page.
+
+The health check itself (``is_usable``) asks the server only when it has something to say. Django's
+sends ``SELECT 1`` at the start of every request that uses the database; on this virtual machine a
+round trip after the connection sat idle costs 0.4 ms, two per SSO login. A server that ends a
+connection (a restart, ``pg_terminate_backend``, an idle timeout) sends its FATAL message and closes
+the socket, so the socket of a dropped connection is readable. A socket with nothing to read, on an
+idle connection outside a transaction, is one the server has not given up on: no round trip is needed
+to know it. Anything else (pending bytes, a transaction open or aborted, a broken state) gets Django's
+``SELECT 1``.
 """
 
 import logging
+import select
 import time
 
 from django.conf import settings
 from django.db.backends.postgresql import base
+from psycopg2 import extensions
 
 logger = logging.getLogger("portal.db")
 
@@ -33,3 +44,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     "database connection refused; retrying", extra={"error": str(exc).strip()[:200]}
                 )
                 time.sleep(RETRY_PAUSE_SECONDS)
+
+    def is_usable(self):
+        """Django's check, without its round trip when the socket shows the server has not hung up."""
+        raw = self.connection
+        if raw is None or raw.closed:
+            return False
+        if raw.info.transaction_status == extensions.TRANSACTION_STATUS_IDLE:
+            try:
+                poller = select.poll()  # not select.select: it refuses descriptors above 1023
+                poller.register(raw.fileno(), select.POLLIN)
+                readable = bool(poller.poll(0))
+            except (OSError, ValueError, AttributeError):
+                readable = True  # cannot tell: ask the server
+            if not readable:
+                return True
+        return super().is_usable()  # bytes waiting (a FATAL, an EOF, a notice): ask for real
