@@ -1,5 +1,7 @@
 """A PostgreSQL connection dropped while a request waited on a provider is replaced, not used."""
 
+import time
+
 import psycopg2
 import pytest
 from django.db import connection
@@ -25,6 +27,14 @@ def _drop_this_connection() -> None:
         other.autocommit = True
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            # It returns once the signal is sent; a restart's connections are gone before the next
+            # request looks, so wait (bounded) until this one's server process has exited too.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+                if cursor.fetchone()[0] == 0:
+                    break
+                time.sleep(0.01)
     finally:
         other.close()
 
