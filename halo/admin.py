@@ -60,9 +60,9 @@ class HaloConnectionForm(forms.ModelForm):
         name is not resolved on save (a DNS hiccup must not block editing); what it resolves to is
         checked on every call."""
         cleaned = super().clean()
-        for field, what in URL_FIELDS:
+        for field, what, example in URL_FIELDS:
             if cleaned.get(field):
-                if problem := url_extras_problem(cleaned[field], what=what):
+                if problem := url_extras_problem(cleaned[field], what=what, example=example):
                     self.add_error(field, problem)
                     continue
                 try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,17 +36,22 @@ def halo_defaults_for_portal(*, portal: Portal) -> dict:
     }
 
 
-#: The connection's two URLs and how messages name them (the admin form and ``_check`` alike).
-URL_FIELDS = (("api_url", "API URL"), ("auth_url", "authorisation server URL"))
+#: The connection's two URLs, how messages name them and what one looks like (the admin form and ``_check``
+#: alike).
+URL_FIELDS = (
+    ("api_url", "API URL", "https://acme.halopsa.com/api"),
+    ("auth_url", "authorisation server URL", "https://acme.halopsa.com/auth"),
+)
 TENANT_MAX_LENGTH = HaloConnection._meta.get_field("tenant").max_length
 
 
-def url_extras_problem(url: str, *, what: str) -> str:
+def url_extras_problem(url: str, *, what: str, example: str) -> str:
     """Why ``url`` cannot be a base for API paths ("" when it can): paths are appended to it, so a
-    query or fragment would end up in the middle of every request's URL."""
-    parts = urlsplit(url or "")
-    if parts.query or parts.fragment:
-        return f"Give the {what} without “?…” or “#…”, e.g. https://acme.halopsa.com/api."
+    query or fragment would end up in the middle of every request's URL. The characters are looked
+    for, not ``urlsplit``'s parts: a bare "?" or "#" has an empty part, yet ``…/api?`` is no ``…/api``
+    (the authorisation server URL derived from it came out empty and was blamed instead)."""
+    if "?" in (url or "") or "#" in (url or ""):
+        return f"Give the {what} without “?…” or “#…”, e.g. {example}."
     return ""
 
 
@@ -58,8 +61,8 @@ def _check(connection: HaloConnection) -> None:
         connection.tenant = halo_tenant_clean(connection.tenant, max_length=TENANT_MAX_LENGTH)
     except ValidationError as exc:
         raise ValidationError({"tenant": exc.messages}) from exc
-    for field, what in URL_FIELDS:
-        if problem := url_extras_problem(getattr(connection, field), what=what):
+    for field, what, example in URL_FIELDS:
+        if problem := url_extras_problem(getattr(connection, field), what=what, example=example):
             raise ValidationError({field: problem})
         try:
             outbound.check_url(getattr(connection, field), what=what)

@@ -129,6 +129,41 @@ def test_connect_refuses_a_tenant_that_is_no_single_word(portal, halo):
     assert HaloConnection.objects.get().tenant == "demo"
 
 
+#: How ``halo connect`` names each URL option in its refusals, and the example it gives.
+URL_OPTIONS = {
+    "--api-url": "Give the API URL without “?…” or “#…”, e.g. https://acme.halopsa.com/api.",
+    "--auth-url": "Give the authorisation server URL without “?…” or “#…”, e.g. https://acme.halopsa.com/auth.",
+}
+
+
+@pytest.mark.parametrize(
+    ("option", "tail"),
+    [
+        ("--api-url", "/api?"),
+        ("--api-url", "/api#"),
+        ("--api-url", "/api/?"),
+        ("--api-url", "/api?a=b"),
+        ("--auth-url", "/auth?"),
+        ("--auth-url", "/auth#"),
+        ("--auth-url", "/auth?a=b"),
+    ],
+)
+def test_connect_names_the_url_option_whose_query_or_fragment_it_refuses(portal, halo, option, tail):
+    """A bare "?" or "#" is still a query or fragment: the person is told which option they typed and
+    what is wrong with it (it was "--auth-url: authorisation server URL is empty" for "--api-url …/api?"),
+    and nothing is stored (an auth URL ending in "?" used to be saved as typed)."""
+    urls = {"--api-url": halo.api_url, "--auth-url": f"{halo.base_url}/auth"}
+    urls[option] = f"{halo.base_url}{tail}"
+    if option == "--api-url":
+        del urls["--auth-url"]  # derived from the API URL, as when a person leaves it out
+    args = [arg for pair in urls.items() for arg in pair]
+    with pytest.raises(CommandError) as refused:
+        run("connect", "--portal", "acme.localhost", "--client-id", API_CLIENT_ID, "--client-secret", API_SECRET,
+            "--tenant", "demo", *args)  # fmt: skip
+    assert str(refused.value) == f"{option}: {URL_OPTIONS[option]}"
+    assert not HaloConnection.objects.exists()
+
+
 def test_sync_keeps_the_logs_off_stdout(portal, halo, capsys):
     """Production logs go to stdout: while a command runs they go to stderr, so stdout is ONE object."""
     halo.seed_api(clients=clients(1), users=users(1), invoices=invoices(2))
