@@ -9,7 +9,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from portal.startup import refuse_to_start_when_misconfigured
+
+    with refuse_to_start_when_misconfigured():
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,23 @@ DEBUG = env.bool("DEBUG", default=False)
 # asks for them: the demo runs with DEBUG on and customers use it (portal.middleware.ErrorPagesMiddleware).
 DEBUG_TECHNICAL_PAGES = env.bool("DEBUG_TECHNICAL_PAGES", default=False)
 
+# Both production secrets are checked before either refuses the start, so an operator missing both
+# reads both (portal.startup prints each line as "Error: …" instead of a traceback).
+_missing_secrets = []
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        _missing_secrets.append(
+            "SECRET_KEY must be set when DEBUG is off: a random value of at least 50 characters in the "
+            "environment (or .env, see .env.example); make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     SECRET_KEY = _DEV_SECRET_KEY
 elif not DEBUG and len(SECRET_KEY) < 50:
     # Sessions, CSRF tokens and code HMACs are only as strong as this key.
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be at least 50 characters when DEBUG is off; make one with: "
+    _missing_secrets.append(
+        "SECRET_KEY must be at least 50 characters when DEBUG is off (see .env.example); make one with: "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
 # With DEBUG off, console mail, a local-memory cache and inline tasks are refused at start (see
@@ -47,12 +54,14 @@ _DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 if not FIELD_ENCRYPTION_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEY must be set when DEBUG is off (one or more Fernet keys, newest first; "
-            "make one with: python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())')."
+        _missing_secrets.append(
+            "FIELD_ENCRYPTION_KEY must be set when DEBUG is off: one or more Fernet keys, newest first, "
+            "comma-separated, in the environment (or .env, see .env.example); make one with: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
         )
     FIELD_ENCRYPTION_KEY = [_DEV_FIELD_ENCRYPTION_KEY]
+if _missing_secrets:
+    raise ImproperlyConfigured("\n".join(_missing_secrets))
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
 

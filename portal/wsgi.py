@@ -2,11 +2,18 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from portal.startup import refuse_to_start_when_misconfigured
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # Web processes get the short statement timeout (DATABASE_WEB_STATEMENT_TIMEOUT); see portal.settings.
 os.environ.setdefault("PORTAL_WEB_PROCESS", "true")
-application = get_wsgi_application()
 
-from portal.checks import raise_on_errors  # noqa: E402  (needs the apps loaded above)
+#: gunicorn's "App failed to load": its master stops instead of booting one failing worker after another.
+APP_LOAD_ERROR = 4
 
-raise_on_errors()
+with refuse_to_start_when_misconfigured(exit_status=APP_LOAD_ERROR):
+    application = get_wsgi_application()
+
+    from portal.checks import raise_on_errors  # needs the apps loaded above
+
+    raise_on_errors()

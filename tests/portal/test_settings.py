@@ -185,3 +185,58 @@ def test_a_redis_cache_url_gets_the_backend_that_reuses_its_client(redis_cache):
     assert backend._cache.get_client(write=True) is backend._cache.get_client(write=True)
     backend.set("reused", 41)
     assert backend.incr("reused") == 42 and redis_cache.get("reused") == 42
+
+
+def start_in_fresh_process(command: list[str], env: dict) -> subprocess.CompletedProcess:
+    """``command`` started from the repository as an operator would, with only ``env`` set on top."""
+    clean = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES | {"DJANGO_SETTINGS_MODULE"}}
+    return subprocess.run(
+        command, cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+MISSING_SETTINGS = [
+    ({"SECRET_KEY": "", "FIELD_ENCRYPTION_KEY": PRODUCTION_FIELD_KEY}, ["SECRET_KEY must be set"]),
+    ({"SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": ""}, ["FIELD_ENCRYPTION_KEY must be set"]),
+    (
+        {"SECRET_KEY": "", "FIELD_ENCRYPTION_KEY": ""},
+        ["SECRET_KEY must be set", "FIELD_ENCRYPTION_KEY must be set"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("env", "messages"), MISSING_SETTINGS)
+def test_manage_py_names_a_missing_production_secret_without_a_traceback(env, messages):
+    """What the operator reads is the variable and how to set it, one line each, not Django's traceback."""
+    result = start_in_fresh_process([sys.executable, "manage.py", "check"], {"DEBUG": "false", **env})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" when ")[0] for line in lines] == [f"Error: {message}" for message in messages]
+    assert all(".env.example" in line for line in lines)
+
+
+@pytest.mark.parametrize(("env", "messages"), MISSING_SETTINGS[:2])
+def test_gunicorn_stops_with_the_message_and_no_traceback(env, messages):
+    """gunicorn halts (no endless re-booting of workers) after the same clear line."""
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    result = start_in_fresh_process(
+        [gunicorn, "portal.wsgi:application"],
+        {"DEBUG": "false", "GUNICORN_BIND": "127.0.0.1:0", "GUNICORN_WORKERS": "2", **env},
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"Error: {messages[0]}" in result.stderr
+
+
+def test_other_start_errors_keep_their_traceback():
+    """Only configuration problems are shortened: a broken import still shows where it broke."""
+    result = start_in_fresh_process(
+        [sys.executable, "manage.py", "check"],
+        {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "portal.no_such_settings"},
+    )
+
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert "ModuleNotFoundError: No module named 'portal.no_such_settings'" in result.stderr
