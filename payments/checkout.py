@@ -20,14 +20,16 @@ The flow, built around what both Stripe and localstripe's Stripe.js stand-in do:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from portal import outbound
 from portal.models import Invoice, Portal
+from portal.money import typed_amount
 
 from .ledger import invoices_lock
 from .models import CardPayment, CardPaymentInvoice, StripeAccount
@@ -52,17 +54,17 @@ class PaymentRefused(Exception):
 
 
 def parse_amount(raw: str | None) -> Decimal | None:
-    """A typed partial amount as Decimal (two places), None when empty; ``PaymentRefused`` if garbage."""
-    text = (raw or "").strip().replace(",", "")
+    """A typed partial amount as Decimal (two places), None when empty; ``PaymentRefused`` unless it is
+    written as every money input is (``portal.money.typed_amount``)."""
+    text = (raw or "").strip()
     if not text:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise PaymentRefused("Enter the amount as a number, e.g. 50.00.") from None
-    # Bounded before quantize: a huge exponent (1e9999) would raise instead of being refused.
-    if not value.is_finite() or abs(value) >= Decimal("1e10") or value != value.quantize(CENT):
-        raise PaymentRefused("Enter the amount with at most two decimal places.")
+        value = typed_amount(text)
+    except ValidationError as exc:
+        raise PaymentRefused(exc.messages[0]) from None
+    if value >= Decimal("1e10"):  # more digits than an amount column holds
+        raise PaymentRefused("Enter the amount with at most ten digits before the “.”.")
     return value.quantize(CENT)
 
 

@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from django import forms
 
+from portal.money import MoneyFormField
+
 
 class PayForm(forms.Form):
     """What the pay page posts: the chosen invoices and, where allowed, a partial amount.
@@ -18,7 +20,7 @@ class PayForm(forms.Form):
 
 
 class RefundForm(forms.Form):
-    amount = forms.DecimalField(
+    amount = MoneyFormField(
         max_digits=12, decimal_places=2, min_value=Decimal("0.01"), required=False,
         help_text="Leave empty to refund everything still refundable.",
     )  # fmt: skip

@@ -11,8 +11,10 @@ import logging
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DataError, IntegrityError, router, transaction
+from django.db import DataError, IntegrityError, models, router, transaction
 from django.http import Http404, HttpResponseRedirect
+
+from .money import MoneyFormField
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,17 @@ class PortalScopingMixin:
 PortalScopedInlineMixin = PortalScopingMixin
 
 
+class MoneyInputMixin:
+    """Every decimal column is money: an amount typed into the admin follows the rule of every money
+    input (``portal.money.typed_amount``), not ``Decimal``'s, which also reads Arabic-Indic digits and
+    "1e1" as numbers."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.DecimalField):
+            kwargs.setdefault("form_class", MoneyFormField)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
 class BadLookupsMixin:
     """Odd query-string lookups on a changelist are Django's "bad filter" answer, never a 500.
 
@@ -147,7 +160,9 @@ class ConcurrentSaveMixin:
         return HttpResponseRedirect(request.get_full_path())
 
 
-class PortalScopedAdmin(ConcurrentSaveMixin, BadLookupsMixin, PortalScopingMixin, admin.ModelAdmin):
+class PortalScopedAdmin(
+    ConcurrentSaveMixin, BadLookupsMixin, MoneyInputMixin, PortalScopingMixin, admin.ModelAdmin
+):
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         portal = admin_portal(request)
@@ -170,11 +185,11 @@ class PortalScopedAdmin(ConcurrentSaveMixin, BadLookupsMixin, PortalScopingMixin
         raise Http404(f"No {opts.verbose_name} with this ID.")
 
 
-class PortalScopedTabularInline(PortalScopedInlineMixin, admin.TabularInline):
+class PortalScopedTabularInline(MoneyInputMixin, PortalScopedInlineMixin, admin.TabularInline):
     pass
 
 
-class PortalScopedStackedInline(PortalScopedInlineMixin, admin.StackedInline):
+class PortalScopedStackedInline(MoneyInputMixin, PortalScopedInlineMixin, admin.StackedInline):
     pass
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .emails import normalize_email
 from .models import Contact, Customer, Invoice, Payment, Portal, host_of
+from .money import typed_amount
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,13 @@ def contact_add(*, portal: Portal, customer_name: str, email: str, name: str = "
 
 
 def parse_amount(value) -> Decimal:
-    """A money amount from a Decimal, int or string. Floats are refused: they cannot hold cents."""
+    """A money amount from a Decimal, int or string; a string (what an operator typed, e.g. ``--total``)
+    follows the rule of every money input (``portal.money.typed_amount``). Floats are refused: they
+    cannot hold cents."""
     if isinstance(value, (bool, float)):
         raise ValidationError("Give amounts as a string or Decimal, not a float.")
+    if isinstance(value, str):
+        return typed_amount(value)
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):

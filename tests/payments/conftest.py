@@ -19,6 +19,20 @@ from tests.stripestub import CARD_OK, LocalStripe
 
 WAIT_SECONDS = 15.0
 
+#: Amounts Python's Decimal reads as numbers but a person did not type as one: Arabic-Indic, Persian and
+#: full-width 10 (Decimal reads each as 10), an exponent, signs, a decimal comma, NaN, three decimals.
+NOT_TYPED_AMOUNTS = [
+    "\u0661\u0660",
+    "\u06f1\u06f0",
+    "\uff11\uff10",
+    "1e1",
+    "+10",
+    "-10",
+    "1,50",
+    "NaN",
+    "10.001",
+]
+
 
 def wait_for(predicate, timeout: float = WAIT_SECONDS, what: str = "condition"):
     deadline = time.monotonic() + timeout

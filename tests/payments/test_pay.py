@@ -13,9 +13,10 @@ from django.test import Client
 from payments.models import CardPayment, PaymentAudit, StripeEvent
 from payments.settlement import reconcile_pending
 from portal.models import Invoice, Payment
+from portal.money import AMOUNT_MESSAGE
 from tests.docserver import docserver_fixture  # noqa: F401
 from tests.factories import CustomerFactory, InvoiceFactory
-from tests.payments.conftest import connect, wait_for
+from tests.payments.conftest import NOT_TYPED_AMOUNTS, connect, wait_for
 from tests.stripestub import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_DECLINED_ON_SETUP, CARD_OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,6 +70,16 @@ def test_partial_amount_where_allowed_never_above_balance(shop):
     shop.wait_settled(payment)
     invoice.refresh_from_db()
     assert invoice.balance == Decimal("124.50") and invoice.status == Invoice.Status.OPEN
+
+
+def test_a_partial_amount_is_ascii_digits_or_a_clear_refusal(shop):
+    """Arabic-Indic 10 (U+0661 U+0660) and "1,50" (1.50 written with a decimal comma) were charged as 10 and 150."""
+    invoice = shop.invoice("200.00")
+    for amount in NOT_TYPED_AMOUNTS:
+        response = shop.start([invoice], amount=amount)
+        assert response.status_code == 400, amount
+        assert AMOUNT_MESSAGE in response.content.decode(), amount
+    assert not CardPayment.objects.exists()
 
 
 def test_partial_amount_refused_where_not_allowed(shop):

@@ -10,8 +10,10 @@ from django.test import Client
 
 from payments.models import CardPayment, CardRefund, PaymentAudit
 from payments.stripe_api import stripe_client
+from portal.money import AMOUNT_MESSAGE
 from portal.permissions import portal_admin_group_ensure, portal_staff_user_ensure
 from tests.factories import PortalFactory, UserFactory
+from tests.payments.conftest import NOT_TYPED_AMOUNTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,12 +26,16 @@ def _admin_client(portal, email="admin@acme-msp.example"):
     return client, staff
 
 
-def test_partial_then_full_refund_with_audit_rows(shop):
-    invoice = shop.invoice("100.00")
-    payment, _ = shop.pay([invoice])
+def _refund_page(shop, total: str):
+    """A settled card payment of ``total``, and a portal admin with the URL of its refund page."""
+    payment, _ = shop.pay([shop.invoice(total)])
     shop.wait_settled(payment)
     admin, staff = _admin_client(shop.portal)
-    url = f"/admin/payments/cardpayment/{payment.pk}/refund/"
+    return payment, admin, staff, f"/admin/payments/cardpayment/{payment.pk}/refund/"
+
+
+def test_partial_then_full_refund_with_audit_rows(shop):
+    payment, admin, staff, url = _refund_page(shop, "100.00")
     assert admin.get(url).status_code == 200
     too_much = admin.post(url, {"amount": "100.01"})
     assert too_much.status_code == 200 and b"between 0.01 and 100.00" in too_much.content
@@ -47,6 +53,20 @@ def test_partial_then_full_refund_with_audit_rows(shop):
     assert set(CardRefund.objects.values_list("stripe_refund_id", flat=True)) == {r.id for r in refunds.data}
     audits = PaymentAudit.objects.filter(kind="refund", card_payment=payment)
     assert audits.count() == 2 and all(a.user == staff for a in audits)
+
+
+def test_a_refund_amount_is_ascii_digits_or_a_form_error(shop):
+    payment, admin, _staff, url = _refund_page(shop, "100.00")
+    for amount in NOT_TYPED_AMOUNTS:
+        response = admin.post(url, {"amount": amount})
+        assert response.status_code == 200, amount
+        assert response.context["form"].errors["amount"] == [AMOUNT_MESSAGE], amount
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("0")
+    assert not CardRefund.objects.filter(card_payment=payment).exists()
+    assert admin.post(url, {"amount": "10.5"}).status_code == 302  # one decimal is fine
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("10.50")
 
 
 def test_other_portals_admin_cannot_refund(shop):

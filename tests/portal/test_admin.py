@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from portal.models import Contact, Customer, Invoice, Payment, Portal
+from portal.money import AMOUNT_MESSAGE
 from tests.factories import (
     ContactFactory,
     CustomerFactory,
@@ -129,6 +130,24 @@ def test_forged_foreign_key_post_is_refused(staff_client, data):
     assert response.status_code == 200  # the form again, with an error
     assert response.context["adminform"].form.errors["customer"]
     assert not Invoice.objects.filter(number="FORGED-1").exists()
+
+
+def test_invoice_amounts_typed_in_the_admin_are_ascii_digits(staff_client, data):
+    """The same rule as every money input: Arabic-Indic 10 (U+0661 U+0660) is a form error, not 10.00."""
+    form = {
+        "customer": data["a"]["customer"].pk, "number": "TYPED-1", "status": "open", "issued_on": "2026-01-01",
+        "due_on": "2026-02-01", "currency": "USD", "total": "\u0661\u0660", "balance": "1e1",
+        "payments-TOTAL_FORMS": "0", "payments-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = staff_client.post(url("invoice_add"), form)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["total"] == [AMOUNT_MESSAGE] and errors["balance"] == [AMOUNT_MESSAGE]
+    assert not Invoice.objects.filter(number="TYPED-1").exists()
+    assert (
+        staff_client.post(url("invoice_add"), {**form, "total": "10", "balance": "10.00"}).status_code == 302
+    )
+    assert Invoice.objects.get(number="TYPED-1").total == Decimal("10.00")
 
 
 def test_forged_portal_on_customer_add_stays_in_own_portal(staff_client, data):

@@ -130,6 +130,8 @@ def test_invoice_add_defaults_dates_and_currency(portal):
         ({"total": "-1.00"}, "total"),
         ({"total": "1.001"}, "total"),
         ({"total": "12345678901.00"}, "total"),
+        ({"total": "\u0661\u0662\u0660"}, "total"),  # Arabic-Indic digits: Decimal reads 120
+        ({"total": "1e2"}, "total"),
         ({"currency": "US"}, "currency"),
         ({"currency": "U$D"}, "currency"),
         ({"status": "pending"}, "status"),
