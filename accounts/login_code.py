@@ -69,7 +69,9 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
     before answering, under a row lock, so parallel guesses cannot exceed the limit; at the limit
     the code is dead and the person must ask for a new one. Unknown emails simply have no code:
     their request's row answers, counts and locks like a contact's with a wrong code. Returns a
-    status instead of raising so the attempt counter is committed.
+    status instead of raising so the attempt counter is committed. A matching code is used up in
+    that same transaction; the portal's invoice-access rule is asked only after it has committed
+    (``_code_sign_in`` says why).
     """
     if portal.sso_only:
         raise PermissionDenied("This portal signs people in through SSO only.")
@@ -111,42 +113,9 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
         elif row.attempts >= max_attempts:
             status, reason = "locked", "locked"
         elif live and constant_time_compare(row.code_hash, login_code_hash(login_code_id=row.pk, code=code)):
-            row.used_at = now
+            status, reason = "ok", ""
+            row.used_at = now  # used up whatever follows: committed with this block
             row.save(update_fields=["used_at"])
-            try:
-                user = user_get_or_create(portal=portal, email=address)
-            except UserEmailUnavailable:
-                user = None
-            if user is None or not user.is_active:
-                audit_record(
-                    kind=AuditKind.CODE_FAILED,
-                    portal=portal,
-                    user=user,
-                    email=address,
-                    ip=ip,
-                    detail={"reason": "user_inactive"},
-                )
-                return CodeCheck(status="disabled")
-            access = invoice_access_at_signin(portal=portal, email=address)
-            if not access.allowed:
-                audit_record(
-                    kind=AuditKind.CODE_FAILED,
-                    portal=portal,
-                    user=user,
-                    email=address,
-                    ip=ip,
-                    detail={"reason": "no_invoice_access", "invoice_access": access.source},
-                )
-                return CodeCheck(status="no_invoice_access")
-            audit_record(
-                kind=AuditKind.SIGNED_IN,
-                portal=portal,
-                user=user,
-                email=address,
-                ip=ip,
-                detail={"method": "email_code", "invoice_access": access.source},
-            )
-            return CodeCheck(status="ok", user=user)
         else:
             row.attempts += 1
             row.save(update_fields=["attempts"])
@@ -154,13 +123,62 @@ def login_code_check(*, portal: Portal, email: str, code: str, ip: str | None = 
                 status, reason = "locked", "too_many_attempts"
             else:
                 status, reason = "invalid", "wrong_code" if live else "no_live_code"
-        audit_record(
-            kind=AuditKind.CODE_LOCKED if reason == "too_many_attempts" else AuditKind.CODE_FAILED,
-            portal=portal,
-            email=address,
-            ip=ip,
-            detail={"reason": reason, "row": row.pk if row else None, "failures_today": day.failures + 1},
-        )
-        if code_failure_count(day=day, ip=ip):
-            return CodeCheck(status="paused", resume_at=day.pause_ends)
-    return CodeCheck(status=status)
+        if status == "ok":
+            try:
+                user = user_get_or_create(portal=portal, email=address)
+            except UserEmailUnavailable:
+                user = None
+            if user is None or not user.is_active:
+                return _disabled(portal=portal, user=user, email=address, ip=ip)
+        else:
+            audit_record(
+                kind=AuditKind.CODE_LOCKED if reason == "too_many_attempts" else AuditKind.CODE_FAILED,
+                portal=portal,
+                email=address,
+                ip=ip,
+                detail={"reason": reason, "row": row.pk if row else None, "failures_today": day.failures + 1},
+            )
+            if code_failure_count(day=day, ip=ip):
+                return CodeCheck(status="paused", resume_at=day.pause_ends)
+            return CodeCheck(status=status)
+    return _code_sign_in(portal=portal, user=user, email=address, ip=ip)
+
+
+def _code_sign_in(*, portal: Portal, user: User, email: str, ip: str | None) -> CodeCheck:
+    """The invoice-access rule for a code just used, asked after the check's transaction committed.
+
+    Why after: under "HaloPSA: Can view their invoices" this may ask HaloPSA (up to its interactive
+    budget, seconds). Asked inside, the check held the code's row and the email's failure budget
+    locked meanwhile, and every other check for the email (a second tab, the same code again) waited
+    on them into the web statement timeout: a 503 instead of an answer. The code is already used and
+    committed, so it still works once; the account is read again after the answer, in case it was
+    disabled while HaloPSA answered.
+    """
+    access = invoice_access_at_signin(portal=portal, email=email)
+    user = User.objects.filter(pk=user.pk).first()
+    if user is None or not user.is_active:
+        return _disabled(portal=portal, user=user, email=email, ip=ip)
+    outcome = {"method": "email_code"} if access.allowed else {"reason": "no_invoice_access"}
+    audit_record(
+        kind=AuditKind.SIGNED_IN if access.allowed else AuditKind.CODE_FAILED,
+        portal=portal,
+        user=user,
+        email=email,
+        ip=ip,
+        detail={**outcome, "invoice_access": access.source},
+    )
+    if not access.allowed:
+        return CodeCheck(status="no_invoice_access")
+    return CodeCheck(status="ok", user=user)
+
+
+def _disabled(*, portal: Portal, user: User | None, email: str, ip: str | None) -> CodeCheck:
+    audit_record(
+        kind=AuditKind.CODE_FAILED,
+        portal=portal,
+        user=user,
+        email=email,
+        ip=ip,
+        detail={"reason": "user_inactive"},
+    )
+    return CodeCheck(status="disabled")

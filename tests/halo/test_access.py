@@ -278,3 +278,49 @@ def test_an_sso_sign_in_asks_halopsa_before_its_transaction_so_no_row_stays_lock
         assert depth_at_call == [outside]  # and with no transaction of the sign-in open
     finally:
         op.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_email_code_sign_in_holds_no_row_locked_while_halopsa_answers(client, halo_portal, halo):
+    """The code check asks HaloPSA (up to its interactive budget) with nothing locked and no transaction
+    open: a second request for the same email (another tab, the same code again) is answered at once
+    instead of waiting on the code's row until the web statement timeout. The code still works once."""
+    import time
+
+    from django.core import mail
+    from django.test import Client
+
+    from accounts.models import LoginCode, LoginCodeFailureDay
+    from accounts.views import LOGIN_EMAIL_KEY
+    from tests.accounts.helpers import code_from
+    from tests.rowlocks import InThread, row_lockable, transactions_open_elsewhere
+
+    client.post("/login/", {"email": "alice@example.com"})  # committed: its mail task runs at once
+    code = code_from(mail.outbox[-1])
+    typo = f"{(int(code) + 1) % 10**6:06d}"
+    assert client.post("/login/code/", {"code": typo}).status_code == 400  # the day's failure row exists
+    Contact.objects.update(halo_checked_at=timezone.now() - timedelta(hours=1))  # stale: ask live
+    halo.reset_stats()
+    halo.knobs(slow=3.0)  # the stand-in answers one request at a time: no asking it meanwhile
+    try:
+        first = InThread(lambda: client.post("/login/code/", {"code": code}))
+        time.sleep(1.0)  # the check is waiting on HaloPSA by now (it takes a few ms to get there)
+        assert first.running()
+        row = LoginCode.objects.get()
+        day = LoginCodeFailureDay.objects.get()
+        assert row_lockable(LoginCode, row.pk), "the code's row is locked while HaloPSA answers"
+        assert row_lockable(LoginCodeFailureDay, day.pk), "the email's failure budget is locked meanwhile"
+        assert transactions_open_elsewhere() == 0
+        other = Client(HTTP_HOST=halo_portal.host)  # the same code from another browser, meanwhile
+        session = other.session
+        session[LOGIN_EMAIL_KEY] = "alice@example.com"
+        session.save()
+        again = InThread(lambda: other.post("/login/code/", {"code": code}))
+        assert again.result().status_code == 400 and "_auth_user_id" not in other.session  # used once
+        assert first.running()
+        response = first.result()
+    finally:
+        halo.knobs(reset=True)
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    assert halo.count("/api/Users") == 1
+    assert AuditEvent.objects.filter(kind="signed_in", detail__invoice_access="halo_live").count() == 1
