@@ -133,6 +133,10 @@ class CardPayment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    #: Set while a Pay sends the intent create (``payments.checkout``), committed before it, so nothing
+    #: is locked while Stripe answers: another Pay of this payment waits for that answer, and a payment
+    #: of the same invoices is refused as already being charged. Cleared when the answer is recorded.
+    confirming_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "card payment"

@@ -4,8 +4,12 @@ that decides which invoices they may see, so a forged invoice id is a 404 like e
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 
 from portal.models import Customer, Invoice, Portal
 from portal.selectors import UNPAID_STATUSES, customers_for_user, invoices_for_user
@@ -67,12 +71,23 @@ def card_payment_for_user(*, user, portal: Portal, public_id) -> CardPayment:
     return payment
 
 
+def confirm_claims_live_since(now: datetime | None = None) -> datetime:
+    """Claims (``CardPayment.confirming_since``) newer than this are a Pay still waiting on Stripe.
+
+    Any Pay's Stripe calls share ``PAYMENTS_INTERACTIVE_SECONDS``, so an older claim was left by a
+    request that died; it then only makes the next Pay look for an intent before creating one.
+    """
+    return (now or timezone.now()) - timedelta(seconds=2 * settings.PAYMENTS_INTERACTIVE_SECONDS + 5)
+
+
 def pending_payment_for_invoices(*, invoice_ids, exclude_pk: int | None = None) -> CardPayment | None:
-    """A started payment already charging one of these invoices (its intent exists, no outcome yet)."""
+    """A started payment already charging one of these invoices (its intent exists, no outcome yet,
+    or a Pay is sending its create right now)."""
     return (
-        CardPayment.objects.filter(
-            allocations__invoice_id__in=list(invoice_ids),
-            status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION],
+        CardPayment.objects.filter(allocations__invoice_id__in=list(invoice_ids))
+        .filter(
+            Q(status__in=[CardPayment.Status.PROCESSING, CardPayment.Status.REQUIRES_ACTION])
+            | Q(status=CardPayment.Status.CREATED, confirming_since__gt=confirm_claims_live_since())
         )
         .exclude(pk=exclude_pk)
         .order_by("-created_at")
