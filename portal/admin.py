@@ -161,9 +161,25 @@ class SyncedReadOnlyMixin:
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if self._synced(obj):
-            form_fields = [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
-            fields = [*dict.fromkeys([*fields, *form_fields])]
+            fields = [*dict.fromkeys([*fields, *self._form_field_names(request, obj)])]
         return fields
+
+    def _form_field_names(self, request, obj) -> list[str]:
+        """Every field the change form shows, without asking Django's ``get_fields``.
+
+        Why: with no ``fields``/``fieldsets`` declared, Django's ``get_fieldsets`` builds the form to
+        find them, and building the form asks ``get_readonly_fields`` again: a RecursionError (a 500
+        on every synced contact and payment). Then the model's editable fields are the form's.
+        """
+        if self.fieldsets or self.fields:
+            return [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
+        names = [
+            field.name
+            for field in self.opts.get_fields()
+            if getattr(field, "editable", False) and not field.auto_created
+            and (field.concrete or field.many_to_many) and field.name not in (self.exclude or ())
+        ]  # fmt: skip
+        return [*names, "view_in_halopsa"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -127,3 +127,20 @@ def test_sync_runs_and_webhook_deliveries_cannot_be_deleted_even_by_a_superuser(
     listing = client.post("/admin/halo/syncrun/", {"action": "delete_selected", "_selected_action": [run.pk]})
     assert listing.status_code == 200
     assert SyncRun.objects.filter(pk=run.pk).exists()
+
+
+def test_synced_contact_and_payment_open_read_only(staff_client, connection, halo, customer):
+    """Contacts and payments declare no fieldsets: their synced change pages were a RecursionError 500."""
+    from tests.factories import ContactFactory, PaymentFactory
+
+    contact = ContactFactory(customer=customer)
+    payment = PaymentFactory(invoice=InvoiceFactory(customer=customer))
+    type(contact).objects.filter(pk=contact.pk).update(halo_id=77)
+    type(payment).objects.filter(pk=payment.pk).update(halo_id=78)
+    for url, field in ((f"/admin/portal/contact/{contact.pk}/change/", 'name="email"'),
+                       (f"/admin/portal/payment/{payment.pk}/change/", 'name="amount"')):  # fmt: skip
+        response = staff_client.get(url)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Synced from HaloPSA" in page or "View in HaloPSA" in page
+        assert field not in page  # read-only: no input to edit
