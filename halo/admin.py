@@ -99,7 +99,7 @@ class HaloConnectionAdmin(PortalScopedAdmin):
                 "fields": ["webhook_url", "webhook_username", "webhook_secret_display", "recent_deliveries"],
                 "description": "In HaloPSA: Configuration > Integrations > Webhooks > New: paste this URL, choose "
                 "basic authentication with this username and secret (or a header "
-                "“Authorization: Bearer <secret>”), and pick the invoice, client and user events.",
+                "“Authorization: Bearer &lt;secret&gt;”), and pick the invoice, client and user events.",
             },
         ),
     ]

@@ -27,6 +27,7 @@ def test_connection_page_shows_webhook_and_hides_the_secret(staff_client, connec
     body = page.content.decode()
     assert connection.webhook_url in body and connection.webhook_secret in body
     assert "sync-secret" not in body  # the API secret is write-only
+    assert "Bearer &lt;secret&gt;" in body  # shown as text, not swallowed as a tag
     foreign = HaloConnectionFactory(portal=other_portal)
     assert staff_client.get(f"/admin/halo/haloconnection/{foreign.pk}/change/").status_code == 404
 
