@@ -11,24 +11,15 @@ import pytest
 from django.db import connection
 
 from portal.models import Portal
+from tests.pgdrop import drop_this_connection, other_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MARKER = "SELECT 'health-check-marker'"
 
 
-def _other():
-    s = connection.settings_dict
-    other = psycopg2.connect(
-        host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], password=s["PASSWORD"],
-        dbname=s["NAME"], connect_timeout=5,
-    )  # fmt: skip
-    other.autocommit = True
-    return other
-
-
 def _last_statement(pid: int) -> str:
-    other = _other()
+    other = other_connection()
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
@@ -56,19 +47,8 @@ def test_a_healthy_idle_connection_is_usable_without_a_round_trip():
 
 
 def test_a_connection_the_server_ended_is_not_usable():
-    pid = _this_connection_after_marker()
-    other = _other()
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-            deadline = time.monotonic() + 5  # bounded: the server process exits within milliseconds
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-                if cursor.fetchone()[0] == 0:
-                    break
-                time.sleep(0.01)
-    finally:
-        other.close()
+    _this_connection_after_marker()
+    drop_this_connection()
 
     assert not connection.is_usable()
 
@@ -81,7 +61,7 @@ def test_a_connection_with_something_to_read_is_asked_for_real():
     pid = _this_connection_after_marker()
     with connection.connection.cursor() as cursor:
         cursor.execute("LISTEN portal_health_check")
-    other = _other()
+    other = other_connection()
     try:
         with other.cursor() as cursor:
             cursor.execute("NOTIFY portal_health_check")
